@@ -1,0 +1,5 @@
+"""`python -m adgen` is the `adgen` command."""
+
+from adgen.cli import app
+
+app()

@@ -1,0 +1,280 @@
+"""The `adgen` command line: build the default models, run campaigns, report, review and export.
+
+Every command reads its settings from the environment (ADGEN_HOME, ADGEN_DATABASE_URL, ...). Bad
+input ends with a one-line error naming the field or file and exit status 2, having written nothing.
+"""
+
+import functools
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+app = typer.Typer(help="adgen: brand-tuned ad copy and images, laid out per placement, checked, reviewed and exported.",
+                  no_args_is_help=True, add_completion=False)
+campaign_app = typer.Typer(help="Run, inspect, report and export campaigns.", no_args_is_help=True)
+review_app = typer.Typer(help="Approve, reject and edit creatives.", no_args_is_help=True)
+creative_app = typer.Typer(help="Inspect and re-render single creatives.", no_args_is_help=True)
+app.add_typer(campaign_app, name="campaign")
+app.add_typer(review_app, name="review")
+app.add_typer(creative_app, name="creative")
+
+console = Console(stderr=True)
+out = Console()
+
+
+def user_errors(fn):
+    """Turn the library's input errors into one line on stderr and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from adgen.export import ExportError
+        from adgen.models import ModelError
+        from adgen.review import ReviewError
+        from adgen.spec import SpecError
+
+        try:
+            return fn(*args, **kwargs)
+        except (SpecError, ModelError, ReviewError, ExportError, LookupError) as e:
+            console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _context():
+    from adgen.runner import Context
+    from adgen.settings import get_settings
+
+    return Context(get_settings())
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, transient=False)
+
+
+def _model_progress(bar: Progress):
+    tasks = {}
+
+    def update(label: str, done: int, total: int):
+        key = label.split(" (")[0]
+        if key not in tasks:
+            tasks[key] = bar.add_task(f"building {key}", total=total)
+        bar.update(tasks[key], completed=done, description=f"building {label}")
+
+    return update
+
+
+@app.command()
+def init():
+    """Build the offline default text and image models under ADGEN_HOME (idempotent)."""
+    from adgen.defaults import default_manifest, ensure_defaults
+    from adgen.settings import get_settings
+
+    settings = get_settings()
+    with _progress() as bar:
+        paths = ensure_defaults(settings.models_dir, progress=_model_progress(bar))
+    for kind, path in paths.items():
+        info = default_manifest(path) or {}
+        extra = f", final loss {info['final_loss']}" if "final_loss" in info else ""
+        out.print(f"{kind}: {path} ({info.get('parameters', '?'):,} parameters{extra})")
+
+
+@campaign_app.command("run")
+@user_errors
+def campaign_run(spec_file: Path = typer.Argument(..., help="Campaign spec (YAML)."),
+                 json_out: bool = typer.Option(False, "--json", help="Print the result as JSON.")):
+    """Validate a spec, record the campaign and generate every creative, with a progress bar."""
+    from adgen.runner import create_campaign, run_campaign
+    from adgen.spec import load_spec
+
+    spec = load_spec(spec_file)
+    ctx = _context()
+    with _progress() as bar:
+        campaign_id = create_campaign(spec, ctx, progress=_model_progress(bar))
+        n_jobs = len(spec.products) * len(spec.audiences) * len(spec.placements)
+        task = bar.add_task(f"campaign {spec.campaign}", total=n_jobs)
+
+        def on_job(job, status):
+            bar.update(task, advance=1, description=f"{job.audience} / {job.placement}: {status}")
+
+        counts = run_campaign(campaign_id, ctx, on_job=on_job)
+    if json_out:
+        out.print_json(json.dumps({"campaign_id": campaign_id, "jobs": counts}))
+    else:
+        console.print(f"jobs: {', '.join(f'{n} {s}' for s, n in counts.items())}")
+        out.print(campaign_id)
+    if counts.get("failed"):
+        raise typer.Exit(1)
+
+
+@campaign_app.command("list")
+def campaign_list():
+    """Every campaign with its status and creative counts."""
+    from sqlalchemy import func, select
+
+    from adgen import records
+
+    ctx = _context()
+    table = Table("id", "name", "brand", "status", "creatives", "approved", "created")
+    with ctx.db() as s:
+        for c in s.scalars(select(records.Campaign).order_by(records.Campaign.created_at)):
+            n = s.scalar(select(func.count()).where(records.Creative.campaign_id == c.id))
+            a = s.scalar(select(func.count()).where(records.Creative.campaign_id == c.id, records.Creative.status == "approved"))
+            table.add_row(c.id, c.name, c.brand.name, c.status, str(n), str(a), c.created_at.strftime("%Y-%m-%d %H:%M"))
+    out.print(table)
+
+
+def _summary(ctx, campaign_id: str) -> dict:
+    from sqlalchemy import select
+
+    from adgen import records
+
+    with ctx.db() as s:
+        c = s.get(records.Campaign, campaign_id)
+        if c is None:
+            raise LookupError(f"no campaign {campaign_id!r}; see 'adgen campaign list'")
+        creatives = s.scalars(select(records.Creative).where(records.Creative.campaign_id == campaign_id)).all()
+        jobs = c.jobs
+        by_status: dict[str, int] = {}
+        for cr in creatives:
+            by_status[cr.status] = by_status.get(cr.status, 0) + 1
+        job_status: dict[str, int] = {}
+        for j in jobs:
+            job_status[j.status] = job_status.get(j.status, 0) + 1
+        return {
+            "id": c.id, "name": c.name, "brand": c.brand.name, "status": c.status,
+            "text_model": c.text_model, "image_model": c.image_model,
+            "jobs": job_status, "creatives": by_status, "total": len(creatives),
+            "compliance": {"pass": sum(cr.compliance["ok"] for cr in creatives),
+                           "fail": sum(not cr.compliance["ok"] for cr in creatives),
+                           "fixed": sum(bool(cr.lineage.get("fixes")) for cr in creatives)},
+            "failed_jobs": [{"id": j.id, "error": j.error} for j in jobs if j.status == "failed"],
+        }
+
+
+@campaign_app.command("show")
+@user_errors
+def campaign_show(campaign_id: str, json_out: bool = typer.Option(False, "--json")):
+    """Status, counts and the compliance summary of one campaign."""
+    info = _summary(_context(), campaign_id)
+    if json_out:
+        out.print_json(json.dumps(info))
+        return
+    out.print(f"[bold]{info['name']}[/bold] ({info['id']}), brand {info['brand']}: {info['status']}")
+    out.print(f"text model {info['text_model']['ref']} ({info['text_model']['hash']}), "
+              f"image model {info['image_model']['ref']} ({info['image_model']['hash']})")
+    out.print("jobs: " + ", ".join(f"{n} {s}" for s, n in info["jobs"].items()))
+    out.print(f"creatives: {info['total']} (" + ", ".join(f"{n} {s}" for s, n in info["creatives"].items()) + ")")
+    comp = info["compliance"]
+    out.print(f"compliance: {comp['pass']} pass, {comp['fail']} fail, {comp['fixed']} needed a fix (regenerated or shortened)")
+    for j in info["failed_jobs"]:
+        out.print(f"[red]failed[/red] {j['id']}: {j['error']}")
+
+
+@campaign_app.command("report")
+@user_errors
+def campaign_report(campaign_id: str, out_file: Path = typer.Option(Path("report.html"), "--out", help="HTML file to write.")):
+    """Write a self-contained HTML contact sheet: an audience x placement grid per product."""
+    from adgen.report import render_report
+
+    ctx = _context()
+    _summary(ctx, campaign_id)
+    html = render_report(ctx, campaign_id)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(html)
+    out.print(str(out_file))
+
+
+@campaign_app.command("export")
+@user_errors
+def campaign_export(campaign_id: str, out_dir: Path = typer.Option(..., "--out", help="New folder for the bundle."),
+                    status: str = typer.Option("approved", "--status", help="approved (default), pending, rejected or any.")):
+    """Export creatives.json, creatives.csv and the images; approved creatives only by default."""
+    from adgen.export import export_campaign
+
+    entries = export_campaign(_context(), campaign_id, out_dir, status=status)
+    out.print(f"{len(entries)} creatives -> {out_dir}")
+
+
+def _reviewer(reviewer: str | None) -> str:
+    return reviewer or os.environ.get("ADGEN_REVIEWER") or getpass.getuser()
+
+
+@review_app.command("approve")
+@user_errors
+def review_approve(campaign_id: str, all_: bool = typer.Option(False, "--all", help="Every pending creative."),
+                   creative: list[str] = typer.Option(None, "--creative", help="A creative id; repeat for more."),
+                   reviewer: str = typer.Option(None, help="Who decides (default: ADGEN_REVIEWER or the login name).")):
+    """Approve creatives; only creatives that pass their checks can be approved."""
+    from adgen.review import ReviewError, approve
+
+    if all_ == bool(creative):
+        raise ReviewError("give --all or one or more --creative ids")
+    n = approve(_context(), campaign_id, None if all_ else creative, _reviewer(reviewer))
+    out.print(f"approved {n}")
+
+
+@review_app.command("reject")
+@user_errors
+def review_reject(campaign_id: str, reason: str = typer.Option(..., help="Why; kept with the decision."),
+                  all_: bool = typer.Option(False, "--all"), creative: list[str] = typer.Option(None, "--creative"),
+                  reviewer: str = typer.Option(None)):
+    """Reject creatives with a reason."""
+    from adgen.review import ReviewError, reject
+
+    if all_ == bool(creative):
+        raise ReviewError("give --all or one or more --creative ids")
+    n = reject(_context(), campaign_id, None if all_ else creative, _reviewer(reviewer), reason)
+    out.print(f"rejected {n}")
+
+
+@review_app.command("edit")
+@user_errors
+def review_edit(creative_id: str, field: str = typer.Option(..., help="Field name, e.g. headline."),
+                text: str = typer.Option(..., help="The new text."),
+                index: int = typer.Option(0, help="Which text of the field (a new index appends)."),
+                reviewer: str = typer.Option(None)):
+    """Edit one text of a creative; it is re-rendered, re-checked and needs approval again."""
+    from adgen.review import edit
+
+    result = edit(_context(), creative_id, field, index, text, _reviewer(reviewer))
+    out.print("passes checks" if result["ok"] else "fails checks: " + "; ".join(result["issues"]))
+
+
+@creative_app.command("show")
+@user_errors
+def creative_show(creative_id: str):
+    """A creative's copy, checks and full lineage as JSON."""
+    from adgen import records
+
+    ctx = _context()
+    with ctx.db() as s:
+        c = s.get(records.Creative, creative_id)
+        if c is None:
+            raise LookupError(f"no creative {creative_id!r}")
+        out.print_json(json.dumps({"id": c.id, "status": c.status, "copy": c.copy, "image_key": c.image_key,
+                                   "compliance": c.compliance, "lineage": c.lineage}))
+
+
+@creative_app.command("rerender")
+@user_errors
+def creative_rerender(creative_id: str, out_file: Path = typer.Option(..., "--out")):
+    """Regenerate a creative from its lineage alone and write the PNG; says whether the bytes match."""
+    from adgen.runner import rerender
+
+    data, same = rerender(_context(), creative_id)
+    out_file.write_bytes(data)
+    out.print(f"{out_file}: {'identical to' if same else 'differs from'} the stored creative")
+    if not same:
+        sys.exit(1)

@@ -1,0 +1,59 @@
+"""Ad images from a diffusers text-to-image pipeline, batched and seeded per creative.
+
+The pipeline (local folder or hub id) loads once per process with `from_pretrained`. Each job's
+images come from one batched call at the model's native resolution, in the aspect-ratio bucket
+nearest the placement; the renderer then fits them to the placement's exact pixels.
+"""
+
+import math
+import time
+
+import torch
+from PIL import Image
+
+from adgen.prompts import NEGATIVE_IMAGE_PROMPT
+
+
+class ImageModel:
+    """A diffusers text-to-image pipeline, loaded once and kept resident."""
+
+    def __init__(self, path: str, device: torch.device, dtype: torch.dtype, adapter: str | None = None):
+        from diffusers import AutoPipelineForText2Image
+
+        self.pipe = AutoPipelineForText2Image.from_pretrained(path, torch_dtype=dtype).to(device)
+        self.pipe.set_progress_bar_config(disable=True)
+        if adapter:
+            self.pipe.load_lora_weights(adapter, adapter_name="brand")
+        self.device = device
+        denoiser = self.pipe.unet if "unet" in self.pipe.components else self.pipe.transformer
+        self.native = denoiser.config.sample_size * self.pipe.vae_scale_factor
+        self.model_seconds = 0.0
+
+    def bucket(self, width: int, height: int) -> tuple[int, int]:
+        """The size to generate at: about the native area, sides multiples of 64 (32 for models
+        under 512 px), aspect ratio nearest the placement's."""
+        step = 64 if self.native >= 512 else 32
+        area, target = self.native**2, math.log(width / height)
+        sizes = [
+            (w, h)
+            for w in range(step, 4 * self.native + 1, step)
+            for h in range(step, 4 * self.native + 1, step)
+            if 0.75 * area <= w * h <= 1.1 * area
+        ]
+        return min(sizes, key=lambda s: (round(abs(math.log(s[0] / s[1]) - target), 2), -s[0] * s[1]))
+
+    @torch.inference_mode()
+    def generate(
+        self, prompt: str, *, seeds: list[int], width: int, height: int, steps: int, guidance: float
+    ) -> list[Image.Image]:
+        """One batched call: an image per seed, at the bucket for width x height."""
+        w, h = self.bucket(width, height)
+        generators = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
+        start = time.perf_counter()
+        out = self.pipe(
+            prompt=[prompt] * len(seeds),
+            negative_prompt=[NEGATIVE_IMAGE_PROMPT] * len(seeds) if guidance > 1 else None,
+            width=w, height=h, num_inference_steps=steps, guidance_scale=guidance, generator=generators,
+        )
+        self.model_seconds += time.perf_counter() - start
+        return out.images

@@ -1,0 +1,104 @@
+"""Where models come from and how they are held: resolving a model ref ('default', a local folder or
+a hub id), choosing device and dtype for this machine, hashing local folders for lineage, and a
+per-process cache so each model loads once and stays resident.
+"""
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from adgen.defaults import ensure_defaults
+from adgen.settings import Settings
+
+HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+
+class ModelError(ValueError):
+    """A model ref that cannot be used; the message names the field and the ref."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A resolved model: what the user wrote, where it lives, and its identity for lineage."""
+
+    ref: str
+    path: str  # local folder, or the hub id for from_pretrained
+    hash: str  # content hash of a local folder, or the hub revision
+
+
+def pick_device(settings: Settings) -> torch.device:
+    if settings.device:
+        return torch.device(settings.device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def pick_dtype(device: torch.device) -> torch.dtype:
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+_hashes: dict[tuple, str] = {}
+
+
+def folder_hash(path: Path) -> str:
+    """sha256 over every file's relative path and bytes; cached per process by size and mtime."""
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    key = (str(path), tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    if key not in _hashes:
+        h = hashlib.sha256()
+        for p in files:
+            h.update(str(p.relative_to(path)).encode())
+            with p.open("rb") as f:
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+        _hashes[key] = h.hexdigest()[:16]
+    return _hashes[key]
+
+
+def resolve_model(ref: str, kind: str, settings: Settings, progress=None) -> ModelRef:
+    """Turn models.text / models.image of a spec into a ModelRef, or raise ModelError naming the field."""
+    field = f"models.{kind}"
+    if ref == "default":
+        path = ensure_defaults(settings.models_dir, progress=progress)[kind]
+        return ModelRef(ref, str(path), folder_hash(path))
+    local = Path(ref).expanduser()
+    if local.is_dir():
+        return ModelRef(ref, str(local.resolve()), folder_hash(local.resolve()))
+    if ref.startswith((".", "/", "~")) or not HUB_ID.match(ref):
+        raise ModelError(f"{field}: {ref!r} is not a folder; use 'default', a local folder or a hub id like org/name")
+    return ModelRef(ref, ref, _hub_revision(ref, field, "config.json" if kind == "text" else "model_index.json"))
+
+
+def _hub_revision(repo_id: str, field: str, filename: str) -> str:
+    """The cached or remote revision of a hub model; fails fast when neither is reachable."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        cached = hf_hub_download(repo_id, filename, local_files_only=True)
+        return Path(cached).parent.name
+    except (LocalEntryNotFoundError, OSError):
+        pass
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "false", "False", ""):
+        raise ModelError(f"{field}: hub id {repo_id!r} is not in the local cache and HF_HUB_OFFLINE is set")
+    try:
+        from huggingface_hub import model_info
+
+        return model_info(repo_id, timeout=10).sha or "unknown"
+    except Exception as e:  # any network or hub failure means the same thing to the user
+        raise ModelError(f"{field}: cannot reach hub id {repo_id!r} ({type(e).__name__}); use 'default' or a local folder") from None
+
+
+_loaded: dict[tuple, object] = {}
+
+
+def cached(key: tuple, load):
+    """Load once per process and keep resident (workers call this in the child, never before fork)."""
+    if key not in _loaded:
+        _loaded[key] = load()
+    return _loaded[key]

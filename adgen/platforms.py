@@ -1,0 +1,119 @@
+"""The placement registry: text limits, image sizes and editorial rules, loaded from data/platforms.yaml.
+
+The numbers live in the data file with their sources; code reads them from here and nowhere else.
+"""
+
+from functools import cache
+from importlib import resources
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, model_validator
+
+Style = Literal["headline", "long_headline", "description", "short_description", "primary_text", "path"]
+
+
+class TextField(BaseModel):
+    """One text field of a placement, e.g. an RSA headline."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    style: Style | None = None
+    choices: str | None = None  # key into cta_lists: the field is picked from a fixed list
+    from_: Literal["brand_name"] | None = None  # the field is copied from the brand, not written
+    max: int | None = None
+    limit: Literal["hard", "recommended"] = "hard"
+    hard_max: int | None = None
+    count: tuple[int, int]
+    generate: int = 1
+    at_least_one_max: int | None = None
+    url_length: int | None = None
+    pattern: str | None = None
+    source: str | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self):
+        kinds = [self.style is not None, self.choices is not None, self.from_ is not None]
+        if sum(kinds) != 1:
+            raise ValueError(f"field {self.name!r} needs exactly one of style, choices, from")
+        if self.style is not None and self.max is None:
+            raise ValueError(f"field {self.name!r} needs max")
+        return self
+
+    @property
+    def written(self) -> bool:
+        """True when the text model writes this field."""
+        return self.style is not None
+
+
+class ImageSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    width: int
+    height: int
+    min_width: int | None = None
+    min_height: int | None = None
+    max_kb: int | None = None
+    also: list[tuple[int, int]] = []
+    safe_top: float = 0.0
+    safe_bottom: float = 0.0
+    safe_note: str | None = None
+    note: str | None = None
+
+
+class Placement(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    label: str
+    channel: str
+    editorial: str
+    source: str
+    fields: dict[str, TextField]
+    image: ImageSpec | None
+    rules: tuple[str, ...] = ()
+    cta_choices: tuple[str, ...] = ()
+
+    @property
+    def cta_field(self) -> TextField | None:
+        return next((f for f in self.fields.values() if f.choices), None)
+
+
+class Registry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    version: str
+    placements: dict[str, Placement]
+    cta_lists: dict[str, tuple[str, ...]]
+
+
+@cache
+def registry() -> Registry:
+    """Load and validate the placement registry shipped with adgen."""
+    raw = yaml.safe_load(resources.files("adgen").joinpath("data/platforms.yaml").read_text())
+    placements = {}
+    for name, p in raw["placements"].items():
+        fields = {}
+        for fname, f in p["fields"].items():
+            f = dict(f)
+            if "from" in f:
+                f["from_"] = f.pop("from")
+            fields[fname] = TextField(name=fname, **f)
+        cta = next((f.choices for f in fields.values() if f.choices), None)
+        placements[name] = Placement(
+            name=name,
+            **{k: v for k, v in p.items() if k != "fields"},
+            fields=fields,
+            rules=tuple(raw["editorial"][p["editorial"]]),
+            cta_choices=tuple(raw["cta_lists"][cta]) if cta else (),
+        )
+    return Registry(version=raw["version"], placements=placements, cta_lists=raw["cta_lists"])
+
+
+def placement(name: str) -> Placement:
+    reg = registry()
+    if name not in reg.placements:
+        raise KeyError(f"unknown placement {name!r}; valid: {', '.join(reg.placements)}")
+    return reg.placements[name]

@@ -1,0 +1,137 @@
+"""The records: brands, campaigns, jobs, creatives and reviews, in SQLAlchemy 2.
+
+SQLite under ADGEN_HOME by default; ADGEN_DATABASE_URL selects another database (PostgreSQL in
+production). A creative row carries its whole lineage, so it can be explained and re-rendered.
+"""
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+
+from adgen.settings import Settings
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict: JSON, list: JSON}
+
+
+class Brand(Base):
+    __tablename__ = "brands"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    voice: Mapped[str] = mapped_column(Text, default="")
+    banned_terms: Mapped[list] = mapped_column(default=list)
+    colors: Mapped[list] = mapped_column(default=list)
+    logo_key: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    brand_id: Mapped[str] = mapped_column(ForeignKey("brands.id"))
+    spec: Mapped[dict]  # the validated spec, as written by the user
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, running, done, failed, cancelled
+    text_model: Mapped[dict]  # {"ref", "path", "hash"}
+    image_model: Mapped[dict]
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+    brand: Mapped[Brand] = relationship()
+    jobs: Mapped[list["Job"]] = relationship(back_populates="campaign", order_by="Job.position")
+
+
+class Job(Base):
+    """One product x audience x placement cell of a campaign, asking for `variants` creatives."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    product: Mapped[str] = mapped_column(String(200))
+    audience: Mapped[str] = mapped_column(String(200))
+    placement: Mapped[str] = mapped_column(String(100))
+    variants: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, running, done, failed
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    campaign: Mapped[Campaign] = relationship(back_populates="jobs")
+
+
+class Creative(Base):
+    __tablename__ = "creatives"
+    __table_args__ = (UniqueConstraint("job_id", "variant"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), index=True)
+    variant: Mapped[int] = mapped_column(Integer)
+    product: Mapped[str] = mapped_column(String(200))
+    audience: Mapped[str] = mapped_column(String(200))
+    placement: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, approved, rejected
+    copy: Mapped[dict]  # field -> list of texts
+    image_key: Mapped[str | None] = mapped_column(String(500))  # the finished creative
+    background_key: Mapped[str | None] = mapped_column(String(500))  # the model's image before layout
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    compliance: Mapped[dict]
+    lineage: Mapped[dict]
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+    updated_at: Mapped[datetime] = mapped_column(default=_now, onupdate=_now)
+
+
+class Review(Base):
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    creative_id: Mapped[str] = mapped_column(ForeignKey("creatives.id"), index=True)
+    action: Mapped[str] = mapped_column(String(20))  # approve, reject, edit
+    reviewer: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(Text)
+    before: Mapped[dict | None]
+    after: Mapped[dict | None]
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+_engines: dict[str, Engine] = {}
+
+
+def engine_for(url: str) -> Engine:
+    if url not in _engines:
+        engine = create_engine(url)
+        if url.startswith("sqlite"):
+            @event.listens_for(engine, "connect")
+            def _pragmas(conn, _record):
+                # WAL lets readers (the report, the UI) work while a runner writes.
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.execute("PRAGMA busy_timeout=10000")
+        Base.metadata.create_all(engine)
+        _engines[url] = engine
+    return _engines[url]
+
+
+def open_db(settings: Settings) -> sessionmaker[Session]:
+    """A session factory for the configured database, creating the schema on first use."""
+    if settings.database.startswith("sqlite:///"):
+        settings.home.mkdir(parents=True, exist_ok=True)
+    return sessionmaker(engine_for(settings.database), expire_on_commit=False)

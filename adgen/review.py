@@ -1,0 +1,95 @@
+"""The approval gate: approve, reject and edit creatives, each decision recorded with its reviewer.
+
+A creative can be approved only while its copy passes its placement's checks, so nothing that
+breaks a platform rule reaches an export. An edit re-renders the creative from its stored
+background and re-checks it; the review row keeps the copy before and after.
+"""
+
+import io
+
+from PIL import Image
+from sqlalchemy import select
+
+from adgen import records
+from adgen.compliance import check_copy
+from adgen.platforms import placement
+from adgen.runner import Context, render
+from adgen.spec import CampaignSpec
+
+
+class ReviewError(ValueError):
+    """A review action that cannot be done; the message names the creative."""
+
+
+def _creatives(s, campaign_id: str, creative_ids: list[str] | None) -> list[records.Creative]:
+    if s.get(records.Campaign, campaign_id) is None:
+        raise ReviewError(f"no campaign {campaign_id!r}")
+    rows = s.scalars(select(records.Creative).where(records.Creative.campaign_id == campaign_id).order_by(records.Creative.id)).all()
+    if creative_ids is None:
+        return list(rows)
+    by_id = {r.id: r for r in rows}
+    missing = [c for c in creative_ids if c not in by_id]
+    if missing:
+        raise ReviewError(f"creative {missing[0]!r} is not in campaign {campaign_id}")
+    return [by_id[c] for c in creative_ids]
+
+
+def approve(ctx: Context, campaign_id: str, creative_ids: list[str] | None, reviewer: str) -> int:
+    """Approve the named creatives (None: every pending one). All or nothing: if any fails its
+    checks, nothing is approved and the error names it."""
+    with ctx.db.begin() as s:
+        rows = _creatives(s, campaign_id, creative_ids)
+        if creative_ids is None:
+            rows = [r for r in rows if r.status == "pending"]
+        for row in rows:
+            if not row.compliance["ok"]:
+                raise ReviewError(f"creative {row.id} fails its checks ({row.compliance['issues'][0]}); edit or reject it")
+        for row in rows:
+            row.status = "approved"
+            s.add(records.Review(creative_id=row.id, action="approve", reviewer=reviewer))
+        return len(rows)
+
+
+def reject(ctx: Context, campaign_id: str, creative_ids: list[str] | None, reviewer: str, reason: str) -> int:
+    if not reason.strip():
+        raise ReviewError("a rejection needs a reason")
+    with ctx.db.begin() as s:
+        rows = _creatives(s, campaign_id, creative_ids)
+        if creative_ids is None:
+            rows = [r for r in rows if r.status == "pending"]
+        for row in rows:
+            row.status = "rejected"
+            s.add(records.Review(creative_id=row.id, action="reject", reviewer=reviewer, reason=reason))
+        return len(rows)
+
+
+def edit(ctx: Context, creative_id: str, field: str, index: int, text: str, reviewer: str) -> dict:
+    """Replace one text of a creative, re-render it and re-check it; returns the new compliance.
+    The creative goes back to pending: an edit needs a fresh approval."""
+    with ctx.db.begin() as s:
+        row = s.get(records.Creative, creative_id)
+        if row is None:
+            raise ReviewError(f"no creative {creative_id!r}")
+        place = placement(row.placement)
+        if field not in place.fields:
+            raise ReviewError(f"{field!r} is not a field of {row.placement}; fields: {', '.join(place.fields)}")
+        texts = {k: list(v) for k, v in row.copy.items()}
+        values = texts.setdefault(field, [])
+        if not 0 <= index <= len(values):
+            raise ReviewError(f"{field} has {len(values)} texts; index must be 0..{len(values)}")
+        before = {k: list(v) for k, v in row.copy.items()}
+        if index == len(values):
+            values.append(text.strip())
+        else:
+            values[index] = text.strip()
+        campaign = s.get(records.Campaign, row.campaign_id)
+        spec = CampaignSpec.model_validate({k: v for k, v in campaign.spec.items() if k != "logo_key"})
+        compliance = check_copy(texts, place, spec.brand.banned_terms, spec.brand.name)
+        if row.background_key:
+            background = Image.open(io.BytesIO(ctx.storage.get(row.background_key)))
+            logo_key = campaign.spec.get("logo_key")
+            logo = ctx.storage.get(logo_key) if logo_key else None
+            ctx.storage.put(row.image_key, render(texts, place, spec, background, logo), "image/png")
+        row.copy, row.compliance, row.status = texts, compliance, "pending"
+        s.add(records.Review(creative_id=row.id, action="edit", reviewer=reviewer, before=before, after=texts))
+        return compliance

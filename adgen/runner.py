@@ -1,0 +1,299 @@
+"""From a campaign spec to creatives: the campaign expands into jobs (product x audience x
+placement), and each job writes copy, makes images, lays out and checks its creatives.
+
+`create_campaign` validates everything that can fail before it writes anything. `run_job` is the
+unit of work: it takes a job id, loads what it needs from the records, and is safe to run again (a
+job already done is left alone; creative rows and storage keys are deterministic). The in-process
+`run_campaign` loops over jobs; the Celery workers call the same `run_job`.
+"""
+
+import hashlib
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+
+from PIL import Image
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from adgen import __version__, records
+from adgen.compliance import check_copy
+from adgen.image import ImageModel
+from adgen.models import cached, pick_device, pick_dtype, resolve_model
+from adgen.platforms import Placement, placement, registry
+from adgen.prompts import NEGATIVE_IMAGE_PROMPT, copy_messages, image_prompt
+from adgen.render import encode_png, render_creative
+from adgen.settings import Settings
+from adgen.spec import CampaignSpec, SpecError
+from adgen.storage import Storage, open_storage
+from adgen.text import MAX_ROUNDS, TEMPERATURE, TOP_P, TextModel, write_copy
+
+IMAGE_STEPS, GUIDANCE = 20, 6.0
+MAX_LOGO_BYTES = 5 * 1024 * 1024
+
+
+@dataclass
+class Context:
+    """What running a job needs besides the job id: settings, the records and the storage. Both are
+    opened on first use, so validating input touches neither."""
+
+    settings: Settings
+
+    @cached_property
+    def db(self) -> sessionmaker[Session]:
+        return records.open_db(self.settings)
+
+    @cached_property
+    def storage(self) -> Storage:
+        return open_storage(self.settings)
+
+
+def job_seed(seed: int, product: str, audience: str, placement_name: str) -> int:
+    """A seed per cell that does not depend on the order of products, audiences or placements."""
+    digest = hashlib.sha256(f"{seed}:{product}:{audience}:{placement_name}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def _read_logo(spec: CampaignSpec) -> bytes | None:
+    if spec.brand.logo is None:
+        return None
+    data = spec.brand.logo.read_bytes()
+    if len(data) > MAX_LOGO_BYTES:
+        raise SpecError(f"brand.logo: {spec.brand.logo} is over {MAX_LOGO_BYTES // 1024 // 1024} MB")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.verify()
+            if im.format not in ("PNG", "JPEG", "WEBP"):
+                raise SpecError(f"brand.logo: {spec.brand.logo} is {im.format}; use PNG, JPEG or WebP")
+    except SpecError:
+        raise
+    except Exception:
+        raise SpecError(f"brand.logo: {spec.brand.logo} is not an image; use PNG, JPEG or WebP") from None
+    return data
+
+
+def create_campaign(spec: CampaignSpec, ctx: Context, progress=None) -> str:
+    """Record a campaign and its jobs; returns the campaign id. Validates models and the logo first,
+    so bad input writes nothing."""
+    text_ref = resolve_model(spec.models.text, "text", ctx.settings, progress=progress)
+    image_ref = resolve_model(spec.models.image, "image", ctx.settings, progress=progress)
+    for kind in ("text", "image"):
+        if getattr(spec.adapters, kind):
+            raise SpecError(f"adapters.{kind}: brand adapters are not available yet; leave adapters empty")
+    logo = _read_logo(spec)
+
+    logo_key = None
+    if logo is not None:
+        logo_key = f"brands/logos/{hashlib.sha256(logo).hexdigest()[:16]}.png"
+        ctx.storage.put(logo_key, logo, "image/png")
+    with ctx.db.begin() as s:
+        brand = s.scalar(select(records.Brand).where(records.Brand.name == spec.brand.name))
+        if brand is None:
+            brand = records.Brand(name=spec.brand.name)
+            s.add(brand)
+        brand.voice, brand.banned_terms, brand.colors = spec.brand.voice, spec.brand.banned_terms, spec.brand.colors
+        brand.logo_key = logo_key or brand.logo_key
+        s.flush()
+        campaign = records.Campaign(
+            name=spec.campaign, brand_id=brand.id, spec={**spec.model_dump(mode="json"), "logo_key": logo_key},
+            text_model=vars(text_ref), image_model=vars(image_ref),
+        )
+        s.add(campaign)
+        s.flush()
+        cells = [(p, a, pl) for p in spec.products for a in spec.audiences for pl in spec.placements]
+        for i, (product, audience, placement_name) in enumerate(cells):
+            s.add(records.Job(
+                id=f"{campaign.id}-{i:03d}", campaign_id=campaign.id, position=i, product=product.name,
+                audience=audience.name, placement=placement_name, variants=spec.variants,
+                seed=job_seed(spec.seed, product.name, audience.name, placement_name),
+            ))
+        return campaign.id
+
+
+def text_model_for(ref: dict, ctx: Context) -> TextModel:
+    device = pick_device(ctx.settings)
+    return cached(("text", ref["path"], str(device)), lambda: TextModel(ref["path"], device, pick_dtype(device)))
+
+
+def image_model_for(ref: dict, ctx: Context) -> ImageModel:
+    device = pick_device(ctx.settings)
+    return cached(("image", ref["path"], str(device)), lambda: ImageModel(ref["path"], device, pick_dtype(device)))
+
+
+def _claim(job_id: str, ctx: Context) -> bool:
+    """Compare-and-set pending/failed -> running; False when the job is done or taken."""
+    with ctx.db.begin() as s:
+        result = s.execute(
+            update(records.Job)
+            .where(records.Job.id == job_id, records.Job.status.in_(("pending", "failed", "running")))
+            .values(status="running", attempts=records.Job.attempts + 1, started_at=records._now(), error=None)
+        )
+        return result.rowcount == 1
+
+
+def _headline(placement_: Placement, texts: dict[str, list[str]]) -> str:
+    for name in ("headline", "card_title", "long_headline"):
+        if texts.get(name):
+            return texts[name][0]
+    return ""
+
+
+def _cta(placement_: Placement, texts: dict[str, list[str]]) -> str:
+    cta = placement_.cta_field
+    return texts[cta.name][0] if cta and texts.get(cta.name) else ""
+
+
+def render(creative_copy: dict, placement_: Placement, spec: CampaignSpec, background: Image.Image, logo: bytes | None) -> bytes:
+    """The finished creative for one placement: layout by the renderer, never by the model."""
+    image = placement_.image
+    logo_image = Image.open(io.BytesIO(logo)) if logo else None
+    canvas = render_creative(
+        background, width=image.width, height=image.height, headline=_headline(placement_, creative_copy),
+        cta=_cta(placement_, creative_copy), colors=spec.brand.colors, logo=logo_image, brand_name=spec.brand.name,
+        safe_top=image.safe_top, safe_bottom=image.safe_bottom,
+    )
+    return encode_png(canvas)
+
+
+def image_seeds(job: records.Job) -> list[int]:
+    return [(job.seed + v) % 2**32 for v in range(job.variants)]
+
+
+def run_job(job_id: str, ctx: Context) -> str:
+    """Generate, render, check and record every creative of one job. Returns the job's final status.
+    Safe to call again for the same job: a finished job is skipped, and rows and keys are overwritten,
+    never duplicated."""
+    if not _claim(job_id, ctx):
+        with ctx.db() as s:
+            return s.get(records.Job, job_id).status
+    try:
+        _run(job_id, ctx)
+    except Exception as e:
+        with ctx.db.begin() as s:
+            job = s.get(records.Job, job_id)
+            job.status, job.error, job.finished_at = "failed", f"{type(e).__name__}: {e}", records._now()
+        raise
+    return "done"
+
+
+def _run(job_id: str, ctx: Context) -> None:
+    with ctx.db() as s:
+        job = s.get(records.Job, job_id)
+        campaign = s.get(records.Campaign, job.campaign_id)
+        spec = CampaignSpec.model_validate({k: v for k, v in campaign.spec.items() if k != "logo_key"})
+        logo_key = campaign.spec.get("logo_key")
+        text_ref, image_ref = campaign.text_model, campaign.image_model
+    product = next(p for p in spec.products if p.name == job.product)
+    audience = next(a for a in spec.audiences if a.name == job.audience)
+    placement_ = placement(job.placement)
+
+    text_model = text_model_for(text_ref, ctx)
+    copies = write_copy(
+        text_model, brand=spec.brand, product=product, audience=audience, placement=placement_,
+        variants=job.variants, seed=job.seed,
+    )
+    backgrounds: list[Image.Image | None] = [None] * job.variants
+    prompt = image_prompt(spec.brand, product, audience)
+    bucket = None
+    if placement_.image:
+        image_model = image_model_for(image_ref, ctx)
+        bucket = image_model.bucket(placement_.image.width, placement_.image.height)
+        backgrounds = image_model.generate(
+            prompt, seeds=image_seeds(job), width=placement_.image.width, height=placement_.image.height,
+            steps=IMAGE_STEPS, guidance=GUIDANCE,
+        )
+    logo = ctx.storage.get(logo_key) if logo_key else None
+
+    text_prompts = {
+        name: copy_messages(spec.brand, product, audience, placement_, f)
+        for name, f in placement_.fields.items() if f.written
+    }
+    for v, (copy, background) in enumerate(zip(copies, backgrounds, strict=True)):
+        creative_id = f"{job.id}-{v}"
+        base = f"campaigns/{job.campaign_id}/{job.id}/{v}"
+        image_key = background_key = None
+        if background is not None:
+            background_key, image_key = f"{base}-background.png", f"{base}.png"
+            buf = io.BytesIO()
+            background.save(buf, format="PNG")
+            ctx.storage.put(background_key, buf.getvalue(), "image/png")
+            ctx.storage.put(image_key, render(copy.texts, placement_, spec, background, logo), "image/png")
+        compliance = check_copy(copy.texts, placement_, spec.brand.banned_terms, spec.brand.name)
+        lineage = {
+            "campaign": job.campaign_id, "job": job.id, "variant": v, "product": product.name,
+            "audience": audience.name, "placement": placement_.name, "registry_version": registry().version,
+            "seed": job.seed, "image_seed": image_seeds(job)[v], "image_batch_seeds": image_seeds(job),
+            "prompt": {"text": text_prompts, "image": prompt if placement_.image else None,
+                       "negative": NEGATIVE_IMAGE_PROMPT if placement_.image else None},
+            "text_model": text_ref, "image_model": image_ref if placement_.image else None,
+            "text_adapter": None, "image_adapter": None,
+            "generation": {"temperature": TEMPERATURE, "top_p": TOP_P, "max_rounds": MAX_ROUNDS,
+                           "image_steps": IMAGE_STEPS, "guidance": GUIDANCE, "bucket": bucket},
+            "logo_key": logo_key, "fixes": copy.fixes, "adgen_version": __version__,
+        }
+        with ctx.db.begin() as s:
+            row = s.get(records.Creative, creative_id) or records.Creative(id=creative_id)
+            row.campaign_id, row.job_id, row.variant = job.campaign_id, job.id, v
+            row.product, row.audience, row.placement = product.name, audience.name, placement_.name
+            row.status, row.copy, row.compliance, row.lineage = "pending", copy.texts, compliance, lineage
+            row.image_key, row.background_key = image_key, background_key
+            row.width = placement_.image.width if placement_.image else None
+            row.height = placement_.image.height if placement_.image else None
+            s.merge(row)
+    with ctx.db.begin() as s:
+        job = s.get(records.Job, job_id)
+        job.status, job.finished_at = "done", records._now()
+
+
+def run_campaign(campaign_id: str, ctx: Context, on_job: Callable[[records.Job, str], None] | None = None) -> dict:
+    """Run every unfinished job of a campaign in this process, one after another. A failing job is
+    recorded with its reason and the others still run. Returns counts by job status."""
+    with ctx.db.begin() as s:
+        campaign = s.get(records.Campaign, campaign_id)
+        campaign.status = "running"
+        jobs = [j.id for j in campaign.jobs if j.status != "done"]
+    for job_id in jobs:
+        try:
+            status = run_job(job_id, ctx)
+        except Exception:
+            status = "failed"
+        if on_job:
+            with ctx.db() as s:
+                on_job(s.get(records.Job, job_id), status)
+    return finish_campaign(campaign_id, ctx)
+
+
+def finish_campaign(campaign_id: str, ctx: Context) -> dict:
+    with ctx.db.begin() as s:
+        campaign = s.get(records.Campaign, campaign_id)
+        counts: dict[str, int] = {}
+        for job in campaign.jobs:
+            counts[job.status] = counts.get(job.status, 0) + 1
+        if counts.get("done", 0) == len(campaign.jobs):
+            campaign.status = "done"
+        elif not counts.get("pending") and not counts.get("running"):
+            campaign.status = "failed"
+        return counts
+
+
+def rerender(ctx: Context, creative_id: str) -> tuple[bytes, bool]:
+    """Make a creative again from its lineage alone (model, prompt, seeds, steps, copy, logo) and
+    say whether the bytes equal the stored ones."""
+    with ctx.db() as s:
+        row = s.get(records.Creative, creative_id)
+        if row is None:
+            raise LookupError(f"no creative {creative_id!r}")
+        campaign = s.get(records.Campaign, row.campaign_id)
+        spec = CampaignSpec.model_validate({k: v for k, v in campaign.spec.items() if k != "logo_key"})
+    lineage, placement_ = row.lineage, placement(row.placement)
+    if not row.image_key:
+        raise LookupError(f"creative {creative_id} is text only ({row.placement}); nothing to render")
+    gen = lineage["generation"]
+    backgrounds = image_model_for(lineage["image_model"], ctx).generate(
+        lineage["prompt"]["image"], seeds=lineage["image_batch_seeds"], width=placement_.image.width,
+        height=placement_.image.height, steps=gen["image_steps"], guidance=gen["guidance"],
+    )
+    logo = ctx.storage.get(lineage["logo_key"]) if lineage["logo_key"] else None
+    data = render(row.copy, placement_, spec, backgrounds[lineage["variant"]], logo)
+    return data, data == ctx.storage.get(row.image_key)

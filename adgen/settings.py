@@ -1,0 +1,41 @@
+"""One settings object, read from the environment (ADGEN_*).
+
+Everything a user made lives under ADGEN_HOME unless a setting points elsewhere, so two homes never
+see each other's data.
+"""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ADGEN_", extra="ignore")
+
+    home: Path = Field(default=Path("~/.adgen"), description="Folder for default models, the embedded database and local storage.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL of the records database; default: SQLite under home.")
+    storage_url: str | None = Field(default=None, description="Local folder or s3://bucket/prefix for assets; default: a folder under home.")
+    s3_endpoint_url: str | None = Field(default=None, description="Endpoint of an S3-compatible server (MinIO, moto); default: AWS.")
+    models: Path | None = Field(default=None, description="Folder of the offline default models; default: models/ under home.")
+    device: str | None = Field(default=None, description="torch device for models (cpu, cuda, cuda:1); default: cuda when present.")
+
+    def model_post_init(self, _context) -> None:
+        self.home = self.home.expanduser().resolve()
+
+    @property
+    def models_dir(self) -> Path:
+        return self.models.expanduser().resolve() if self.models else self.home / "models"
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'adgen.db'}"
+
+    @property
+    def storage(self) -> str:
+        return self.storage_url or str(self.home / "storage")
+
+
+def get_settings() -> Settings:
+    """Read the environment now (tests and the CLI may change it between calls)."""
+    return Settings()

@@ -1,0 +1,177 @@
+"""The campaign spec users write: brand, products, audiences, placements, variants, models, adapters.
+
+Validated with pydantic when loaded; `load_spec` turns any problem into a one-line `SpecError` that
+names the field and what would be valid.
+"""
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from adgen.platforms import registry
+
+HEX_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+MAX_VARIANTS = 20
+
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class SpecError(ValueError):
+    """A campaign spec that cannot be used; the message names the field."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Brand(Strict):
+    name: NonEmpty = Field(description="Brand name as it appears in ads.")
+    voice: str = Field("", description="How the brand speaks, e.g. 'warm, witty, never pushy'.")
+    banned_terms: list[str] = Field([], description="Words no creative may contain (case-insensitive).")
+    colors: list[str] = Field(
+        ["#222222", "#F5F5F5", "#D94F30"],
+        min_length=1,
+        max_length=6,
+        description="Brand colours as #RRGGBB: primary (dark), light, accent.",
+    )
+    logo: Path | None = Field(None, description="PNG or JPEG logo, relative to the working folder or the spec file.")
+
+    @field_validator("colors")
+    @classmethod
+    def _hex(cls, colors: list[str]) -> list[str]:
+        for c in colors:
+            if not HEX_COLOR.match(c):
+                raise ValueError(f"{c!r} is not a colour; use #RRGGBB, e.g. #3B2A20")
+        return [c.upper() for c in colors]
+
+
+class Product(Strict):
+    name: NonEmpty = Field(description="Product name; the copy names it.")
+    description: str = Field("", description="One or two sentences about the product.")
+    benefits: list[NonEmpty] = Field([], description="Short benefit phrases, e.g. 'low acid'.")
+    url: str | None = Field(None, description="Landing page.")
+
+
+class Audience(Strict):
+    name: str = Field(description="Lower-case slug, e.g. busy-parents.")
+    persona: NonEmpty = Field(description="Who they are and what they want, in a sentence or two.")
+    language: str = Field("en", description="Language of the copy (ISO 639-1).")
+    tone: str | None = Field(None, description="Tone for this audience, overriding nothing else.")
+    interests: list[str] = Field([], description="Interests that set the scene of the images.")
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, name: str) -> str:
+        if not SLUG.match(name):
+            raise ValueError(f"{name!r} is not a slug; use lower-case letters, digits and hyphens, e.g. busy-parents")
+        return name
+
+    @property
+    def label(self) -> str:
+        return self.name.replace("-", " ")
+
+
+class Models(Strict):
+    text: NonEmpty = Field("default", description="'default', a local folder or a hub id of a causal LM.")
+    image: NonEmpty = Field("default", description="'default', a local folder or a hub id of a diffusers text-to-image pipeline.")
+
+
+class Adapters(Strict):
+    text: str | None = Field(None, description="Brand LoRA for the text model (brand/text@vN or a folder).")
+    image: str | None = Field(None, description="Brand LoRA for the image model (brand/image@vN or a folder).")
+
+
+class CampaignSpec(Strict):
+    campaign: str = Field(description="Campaign name, a slug, e.g. spring-launch.")
+    brand: Brand
+    products: list[Product] = Field(min_length=1)
+    audiences: list[Audience] = Field(min_length=1)
+    placements: list[str] = Field(min_length=1, description="Placement names from the registry.")
+    variants: int = Field(3, ge=1, le=MAX_VARIANTS, description="Creatives per product x audience x placement.")
+    seed: int = Field(0, ge=0, description="Seed for every random choice; the same spec and seed give the same creatives.")
+    models: Models = Models()
+    adapters: Adapters = Adapters()
+
+    @field_validator("campaign")
+    @classmethod
+    def _campaign_slug(cls, name: str) -> str:
+        if not SLUG.match(name):
+            raise ValueError(f"{name!r} is not a slug; use lower-case letters, digits and hyphens")
+        return name
+
+    @field_validator("placements")
+    @classmethod
+    def _known(cls, names: list[str]) -> list[str]:
+        valid = registry().placements
+        for name in names:
+            if name not in valid:
+                raise ValueError(f"unknown placement {name!r}; valid: {', '.join(valid)}")
+        if len(set(names)) != len(names):
+            raise ValueError("a placement is listed twice")
+        return names
+
+    @field_validator("audiences")
+    @classmethod
+    def _unique_audiences(cls, audiences: list[Audience]) -> list[Audience]:
+        names = [a.name for a in audiences]
+        if len(set(names)) != len(names):
+            raise ValueError("two audiences share a name")
+        return audiences
+
+    @field_validator("products")
+    @classmethod
+    def _unique_products(cls, products: list[Product]) -> list[Product]:
+        names = [p.name for p in products]
+        if len(set(names)) != len(names):
+            raise ValueError("two products share a name")
+        return products
+
+
+def _where(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def parse_spec(data: object, source: str = "spec", base_dir: Path | None = None) -> CampaignSpec:
+    """Validate a spec given as parsed YAML/JSON. Relative logo paths resolve against the working
+    folder first, then `base_dir` (the spec file's folder)."""
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}: expected a mapping with campaign, brand, products, audiences, placements")
+    try:
+        spec = CampaignSpec.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        msg = err["msg"].removeprefix("Value error, ")
+        where = _where(err["loc"])
+        if err["type"] == "missing":
+            msg = "is required"
+        elif err["type"] == "extra_forbidden":
+            msg = "is not a known field"
+        raise SpecError(f"{source}: {where}: {msg}") from None
+    logo = spec.brand.logo
+    if logo is not None:
+        candidates = [logo] if logo.is_absolute() else [Path.cwd() / logo] + ([base_dir / logo] if base_dir else [])
+        found = next((p for p in candidates if p.is_file()), None)
+        if found is None:
+            raise SpecError(f"{source}: brand.logo: file {str(logo)!r} does not exist")
+        spec.brand.logo = found.resolve()
+    return spec
+
+
+def load_spec(path: str | Path) -> CampaignSpec:
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{path}: no such file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise SpecError(f"{path}:{line} not valid YAML ({getattr(e, 'problem', e)})") from None
+    return parse_spec(data, source=str(path), base_dir=path.parent)

@@ -1,0 +1,150 @@
+"""Ad copy from a causal LM: batched, seeded generation and the compliance loop around it.
+
+`TextModel` wraps any Hugging Face causal LM (local folder or hub id) loaded with `from_pretrained`.
+`write_copy` asks it for every text of every variant of a job in one batched call, then checks each
+text against the placement's limits, editorial rules and the brand's banned terms; failures are
+regenerated in further batched rounds within a fixed budget, then shortened at a word boundary, and
+every such fix is recorded.
+"""
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from adgen.compliance import check_text, near_duplicate, shorten
+from adgen.platforms import Placement
+from adgen.prompts import copy_messages, fill_slots
+from adgen.spec import Audience, Brand, Product
+
+MAX_ROUNDS = 4
+# Low temperature keeps small models on the phrasing they know; raise it for large instruct models.
+TEMPERATURE, TOP_P = 0.6, 0.9
+
+
+class TextModel:
+    """A causal LM and its tokenizer, loaded once and kept resident."""
+
+    def __init__(self, path: str, device: torch.device, dtype: torch.dtype, adapter: str | None = None):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
+        if adapter:
+            from peft import PeftModel
+
+            self.model = PeftModel.from_pretrained(self.model, adapter).eval()
+        self.device = device
+        self.model_seconds = 0.0  # time spent inside generate(), for the efficiency figure
+
+    def _prompt(self, messages: list[dict]) -> str:
+        if self.tokenizer.chat_template:
+            return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return "\n\n".join(m["content"] for m in messages) + "\n\n"
+
+    @torch.inference_mode()
+    def complete(
+        self, batch: list[list[dict]], *, seed: int, max_new_tokens: int, temperature: float = TEMPERATURE,
+        top_p: float = TOP_P,
+    ) -> list[str]:
+        """One batched, seeded sampling call; returns the first line of each answer."""
+        prompts = [self._prompt(m) for m in batch]
+        enc = self.tokenizer(
+            prompts, return_tensors="pt", padding=True, add_special_tokens=not self.tokenizer.chat_template
+        ).to(self.device)
+        torch.manual_seed(seed)
+        start = time.perf_counter()
+        out = self.model.generate(
+            **enc, do_sample=True, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
+        self.model_seconds += time.perf_counter() - start
+        answers = self.tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+        return [_first_line(a) for a in answers]
+
+
+_LABELS = {"headline", "short headline", "long headline", "description", "short description", "primary text", "text", "path"}
+
+
+def _first_line(answer: str) -> str:
+    """The answer's first line without a 'Headline:' label or quotes that chat models like to add."""
+    line = next((ln for ln in answer.splitlines() if ln.strip()), "")
+    head, sep, rest = line.partition(":")
+    if sep and head.strip().lower() in _LABELS:
+        line = rest
+    return line.strip().strip('"*“”').strip()
+
+
+@dataclass
+class Copy:
+    """The texts of one creative plus what was done to make them compliant."""
+
+    texts: dict[str, list[str]]
+    fixes: list[dict] = field(default_factory=list)
+
+
+def write_copy(
+    model: TextModel, *, brand: Brand, product: Product, audience: Audience, placement: Placement,
+    variants: int, seed: int,
+) -> list[Copy]:
+    """All copy for one job: `variants` creatives, each with every field its placement needs."""
+    written = {name: f for name, f in placement.fields.items() if f.written}
+    slots = [(v, name, k) for v in range(variants) for name, f in written.items() for k in range(f.generate)]
+    accepted: dict[tuple, str] = {}
+    last: dict[tuple, tuple[str, list[str]]] = {}
+    fixes: list[dict] = []
+    tries = dict.fromkeys(slots, 0)
+    max_tokens = min(256, math.ceil(max(f.max for f in written.values()) / 2.5) + 12) if written else 0
+
+    pending = list(slots)
+    for round_ in range(MAX_ROUNDS):
+        if not pending:
+            break
+        messages = [copy_messages(brand, product, audience, placement, written[name]) for _, name, _ in pending]
+        answers = model.complete(messages, seed=seed + round_, max_new_tokens=max_tokens)
+        still = []
+        for slot, raw in zip(pending, answers, strict=True):
+            v, name, _ = slot
+            text = fill_slots(raw, product=product, brand=brand, audience=audience, variant=v)
+            issues = check_text(text, written[name], placement, brand.banned_terms, brand.name)
+            twin = next((o for s, o in accepted.items() if s[1] == name and near_duplicate(text, o)), None)
+            if twin is not None:
+                issues.append(f"near-duplicate of {twin!r}")
+            tries[slot] += 1
+            if issues:
+                last[slot] = (text, issues)
+                still.append(slot)
+            else:
+                accepted[slot] = text
+                if tries[slot] > 1:
+                    fixes.append({"variant": v, "field": name, "action": "regenerated", "tries": tries[slot],
+                                  "reason": "; ".join(last[slot][1])})
+        pending = still
+
+    for slot in pending:  # out of budget: shorten when length was the only problem, else drop the text
+        v, name, _ = slot
+        text, issues = last[slot]
+        f = written[name]
+        short = shorten(text, f.max, f.url_length) if all("limit" in i for i in issues) else None
+        if short and not check_text(short, f, placement, brand.banned_terms, brand.name):
+            accepted[slot] = short
+            fixes.append({"variant": v, "field": name, "action": "shortened", "from": text, "to": short,
+                          "reason": "; ".join(issues)})
+        else:
+            fixes.append({"variant": v, "field": name, "action": "dropped", "text": text, "reason": "; ".join(issues)})
+
+    copies = []
+    for v in range(variants):
+        texts: dict[str, list[str]] = {}
+        for name, f in placement.fields.items():
+            if f.written:
+                texts[name] = [accepted[(v, name, k)] for k in range(f.generate) if (v, name, k) in accepted]
+            elif f.from_ == "brand_name":
+                texts[name] = [shorten(brand.name, f.max) or brand.name]
+            elif f.choices:
+                texts[name] = [placement.cta_choices[(seed + v) % len(placement.cta_choices)]]
+        copies.append(Copy(texts, [x for x in fixes if x["variant"] == v]))
+    return copies
