@@ -22,8 +22,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 demo: $(VENV)/.installed
 	$(BIN)/adgen init
+	@mkdir -p out
 	$(BIN)/adgen campaign run examples/campaign.yaml --json > $(DEMO).json.tmp || (cat $(DEMO).json.tmp; rm -f $(DEMO).json.tmp; exit 1)
-	@mkdir -p out && mv $(DEMO).json.tmp $(DEMO).json
+	@mv $(DEMO).json.tmp $(DEMO).json
 	@ID=$$($(BIN)/python -c "import json;print(json.load(open('$(DEMO).json'))['campaign_id'])"); \
 	set -e; \
 	$(BIN)/adgen campaign show $$ID; \

@@ -14,10 +14,12 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+# adgen draws its own progress; the libraries' own bars and notices only clutter the terminal.
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 
 app = typer.Typer(help="adgen: brand-tuned ad copy and images, laid out per placement, checked, reviewed and exported.",
                   no_args_is_help=True, add_completion=False)
@@ -58,9 +60,9 @@ def _context():
     return Context(get_settings())
 
 
-def _progress() -> Progress:
+def _progress(transient: bool = False) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, transient=False)
+                    console=console, transient=transient)
 
 
 def _model_progress(bar: Progress):
@@ -82,7 +84,7 @@ def init():
     from adgen.settings import get_settings
 
     settings = get_settings()
-    with _progress() as bar:
+    with _progress(transient=True) as bar:
         paths = ensure_defaults(settings.models_dir, progress=_model_progress(bar))
     for kind, path in paths.items():
         info = default_manifest(path) or {}
@@ -126,13 +128,15 @@ def campaign_list():
     from adgen import records
 
     ctx = _context()
-    table = Table("id", "name", "brand", "status", "creatives", "approved", "created")
+    rows = [("id", "name", "brand", "status", "creatives", "approved", "created")]
     with ctx.db() as s:
         for c in s.scalars(select(records.Campaign).order_by(records.Campaign.created_at)):
             n = s.scalar(select(func.count()).where(records.Creative.campaign_id == c.id))
             a = s.scalar(select(func.count()).where(records.Creative.campaign_id == c.id, records.Creative.status == "approved"))
-            table.add_row(c.id, c.name, c.brand.name, c.status, str(n), str(a), c.created_at.strftime("%Y-%m-%d %H:%M"))
-    out.print(table)
+            rows.append((c.id, c.name, c.brand.name, c.status, str(n), str(a), c.created_at.strftime("%Y-%m-%d %H:%M")))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
 
 
 def _summary(ctx, campaign_id: str) -> dict:

@@ -26,7 +26,8 @@ from adgen.prompts import SLOTS, copy_messages
 from adgen.spec import Audience, Brand, Product
 
 TEXT_DIR, IMAGE_DIR = "text-default", "image-default"
-RECIPE_VERSION = "3"
+# Bump when a builder changes, so `adgen init` rebuilds that model.
+RECIPES = {"text": "4", "image": "2"}
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
@@ -231,7 +232,9 @@ def build_image_pipeline(out: Path, *, seed: int = 0, corpus: dict | None = None
         down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4, norm_num_groups=8,
         sample_size=256,
     )
-    scheduler = DPMSolverMultistepScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
+    scheduler = DPMSolverMultistepScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1
+    )
     pipe = StableDiffusionPipeline(
         vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
         safety_checker=None, feature_extractor=None, requires_safety_checker=False,
@@ -243,10 +246,10 @@ def build_image_pipeline(out: Path, *, seed: int = 0, corpus: dict | None = None
 def ensure_defaults(models_dir: Path, progress: Progress | None = None) -> dict[str, Path]:
     """Build the default models under models_dir unless they are already there for this recipe and
     corpus. Idempotent; a half-written build is never taken for a finished one."""
-    stamp = {"recipe": RECIPE_VERSION, "corpus": corpus_hash()}
     paths = {"text": models_dir / TEXT_DIR, "image": models_dir / IMAGE_DIR}
     builders = {"text": build_text_model, "image": build_image_pipeline}
     for kind, path in paths.items():
+        stamp = {"recipe": RECIPES[kind], "corpus": corpus_hash()}
         manifest = path / "adgen-default.json"
         if manifest.is_file() and {k: v for k, v in json.loads(manifest.read_text()).items() if k in stamp} == stamp:
             continue

@@ -20,7 +20,7 @@ class ImageModel:
     def __init__(self, path: str, device: torch.device, dtype: torch.dtype, adapter: str | None = None):
         from diffusers import AutoPipelineForText2Image
 
-        self.pipe = AutoPipelineForText2Image.from_pretrained(path, torch_dtype=dtype).to(device)
+        self.pipe = AutoPipelineForText2Image.from_pretrained(path, dtype=dtype).to(device)
         self.pipe.set_progress_bar_config(disable=True)
         if adapter:
             self.pipe.load_lora_weights(adapter, adapter_name="brand")

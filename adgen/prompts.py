@@ -69,14 +69,14 @@ def color_name(hex_color: str) -> str:
 
 
 def image_prompt(brand: Brand, product: Product, audience: Audience) -> str:
-    """A scene for the product in the audience's world, in the brand's colours; never any text."""
+    """A scene for the product in the audience's world, in the brand's colours; never any text.
+    Most important first: CLIP-based pipelines read only the first 77 tokens."""
     colors = ", ".join(dict.fromkeys(color_name(c) for c in brand.colors))
-    setting = audience.persona.rstrip(".")
+    setting = audience.persona.split(",")[0].split(".")[0].strip()
     interests = f", {', '.join(audience.interests)}" if audience.interests else ""
     return (
-        f"advertising photo of {product.name}, {product.description.rstrip('.')}; "
-        f"scene for {setting}{interests}; colour palette {colors}; "
-        "soft natural light, clean composition, space for a headline"
+        f"{product.name} for {setting.lower()}{interests}; {colors} palette; "
+        "advertising photo, soft natural light, clean composition, copy space"
     )
 
 

@@ -12,6 +12,7 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from PIL import Image
 from sqlalchemy import select, update
@@ -19,15 +20,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adgen import __version__, records
 from adgen.compliance import check_copy
-from adgen.image import ImageModel
-from adgen.models import cached, pick_device, pick_dtype, resolve_model
 from adgen.platforms import Placement, placement, registry
 from adgen.prompts import NEGATIVE_IMAGE_PROMPT, copy_messages, image_prompt
 from adgen.render import encode_png, render_creative
 from adgen.settings import Settings
 from adgen.spec import CampaignSpec, SpecError
 from adgen.storage import Storage, open_storage
-from adgen.text import MAX_ROUNDS, TEMPERATURE, TOP_P, TextModel, write_copy
+
+if TYPE_CHECKING:
+    from adgen.image import ImageModel
+    from adgen.text import TextModel
+
+# Model code (torch, transformers, diffusers) is imported inside the functions that run models, so
+# the review, report and export commands start in a fraction of a second.
 
 IMAGE_STEPS, GUIDANCE = 20, 6.0
 MAX_LOGO_BYTES = 5 * 1024 * 1024
@@ -76,6 +81,9 @@ def _read_logo(spec: CampaignSpec) -> bytes | None:
 def create_campaign(spec: CampaignSpec, ctx: Context, progress=None) -> str:
     """Record a campaign and its jobs; returns the campaign id. Validates models and the logo first,
     so bad input writes nothing."""
+
+    from adgen.models import resolve_model
+
     text_ref = resolve_model(spec.models.text, "text", ctx.settings, progress=progress)
     image_ref = resolve_model(spec.models.image, "image", ctx.settings, progress=progress)
     for kind in ("text", "image"):
@@ -111,12 +119,18 @@ def create_campaign(spec: CampaignSpec, ctx: Context, progress=None) -> str:
         return campaign.id
 
 
-def text_model_for(ref: dict, ctx: Context) -> TextModel:
+def text_model_for(ref: dict, ctx: Context) -> "TextModel":
+    from adgen.models import cached, pick_device, pick_dtype
+    from adgen.text import TextModel
+
     device = pick_device(ctx.settings)
     return cached(("text", ref["path"], str(device)), lambda: TextModel(ref["path"], device, pick_dtype(device)))
 
 
-def image_model_for(ref: dict, ctx: Context) -> ImageModel:
+def image_model_for(ref: dict, ctx: Context) -> "ImageModel":
+    from adgen.image import ImageModel
+    from adgen.models import cached, pick_device, pick_dtype
+
     device = pick_device(ctx.settings)
     return cached(("image", ref["path"], str(device)), lambda: ImageModel(ref["path"], device, pick_dtype(device)))
 
@@ -178,6 +192,8 @@ def run_job(job_id: str, ctx: Context) -> str:
 
 
 def _run(job_id: str, ctx: Context) -> None:
+    from adgen.text import MAX_ROUNDS, TEMPERATURE, TOP_P, write_copy
+
     with ctx.db() as s:
         job = s.get(records.Job, job_id)
         campaign = s.get(records.Campaign, job.campaign_id)
