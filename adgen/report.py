@@ -22,7 +22,7 @@ body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;c
 h1{margin:0 0 4px}h2{margin:32px 0 8px}.meta{color:#555;margin-bottom:16px}
 .summary span{display:inline-block;margin-right:14px;padding:4px 10px;border-radius:12px;background:#fff;border:1px solid #ddd}
 table{border-collapse:separate;border-spacing:8px}th{text-align:left;font-size:13px;color:#444;vertical-align:bottom}
-th.aud{writing-mode:horizontal-tb;vertical-align:top;width:140px}td{vertical-align:top}
+th.aud{vertical-align:top;min-width:170px;max-width:200px;font-size:14px;color:#1d1d1f}td{vertical-align:top}
 .cell{display:flex;gap:8px}.card{background:#fff;border-radius:10px;border:1px solid #e2e2e2;padding:8px;width:220px;font-size:12px}
 .card img{width:100%;border-radius:6px;display:block;margin-bottom:6px;background:#eee}
 .badge{display:inline-block;padding:1px 7px;border-radius:8px;font-size:11px;margin-right:4px}

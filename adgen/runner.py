@@ -10,6 +10,7 @@ job already done is left alone; creative rows and storage keys are deterministic
 import hashlib
 import io
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -57,7 +58,7 @@ class Context:
 def job_seed(seed: int, product: str, audience: str, placement_name: str) -> int:
     """A seed per cell that does not depend on the order of products, audiences or placements."""
     digest = hashlib.sha256(f"{seed}:{product}:{audience}:{placement_name}".encode()).digest()
-    return int.from_bytes(digest[:4], "big")
+    return int.from_bytes(digest[:4], "big") % 2**31  # fits a signed 32-bit column on every database
 
 
 def _read_logo(spec: CampaignSpec) -> bytes | None:
@@ -171,7 +172,7 @@ def render(creative_copy: dict, placement_: Placement, spec: CampaignSpec, backg
 
 
 def image_seeds(job: records.Job) -> list[int]:
-    return [(job.seed + v) % 2**32 for v in range(job.variants)]
+    return [(job.seed + v) % 2**31 for v in range(job.variants)]
 
 
 def run_job(job_id: str, ctx: Context) -> str:
@@ -182,16 +183,22 @@ def run_job(job_id: str, ctx: Context) -> str:
         with ctx.db() as s:
             return s.get(records.Job, job_id).status
     try:
-        _run(job_id, ctx)
+        _generate(job_id, ctx)()
     except Exception as e:
-        with ctx.db.begin() as s:
-            job = s.get(records.Job, job_id)
-            job.status, job.error, job.finished_at = "failed", f"{type(e).__name__}: {e}", records._now()
+        _fail(job_id, ctx, e)
         raise
     return "done"
 
 
-def _run(job_id: str, ctx: Context) -> None:
+def _fail(job_id: str, ctx: Context, error: Exception) -> None:
+    with ctx.db.begin() as s:
+        job = s.get(records.Job, job_id)
+        job.status, job.error, job.finished_at = "failed", f"{type(error).__name__}: {error}", records._now()
+
+
+def _generate(job_id: str, ctx: Context) -> Callable[[], None]:
+    """Run the models for one job; returns the rest of the job (layout, storage, records) as a
+    function, so a runner can do it while the models work on the next job."""
     from adgen.text import MAX_ROUNDS, TEMPERATURE, TOP_P, write_copy
 
     with ctx.db() as s:
@@ -225,8 +232,19 @@ def _run(job_id: str, ctx: Context) -> None:
         name: copy_messages(spec.brand, product, audience, placement_, f)
         for name, f in placement_.fields.items() if f.written
     }
+    return lambda: _finish(ctx, job_id, job, spec, product, audience, placement_, copies, backgrounds, logo, {
+        "text_prompts": text_prompts, "image_prompt": prompt, "bucket": bucket, "text_ref": text_ref,
+        "image_ref": image_ref, "logo_key": logo_key,
+        "text_settings": {"temperature": TEMPERATURE, "top_p": TOP_P, "max_rounds": MAX_ROUNDS},
+    })
+
+
+def _finish(ctx, job_id, job, spec, product, audience, placement_, copies, backgrounds, logo, made) -> None:
+    """Lay out, store, check and record every creative of a generated job, then mark it done."""
+    text_prompts, prompt, bucket = made["text_prompts"], made["image_prompt"], made["bucket"]
+    text_ref, image_ref, logo_key = made["text_ref"], made["image_ref"], made["logo_key"]
+    rows = []
     for v, (copy, background) in enumerate(zip(copies, backgrounds, strict=True)):
-        creative_id = f"{job.id}-{v}"
         base = f"campaigns/{job.campaign_id}/{job.id}/{v}"
         image_key = background_key = None
         if background is not None:
@@ -235,7 +253,6 @@ def _run(job_id: str, ctx: Context) -> None:
             background.save(buf, format="PNG")
             ctx.storage.put(background_key, buf.getvalue(), "image/png")
             ctx.storage.put(image_key, render(copy.texts, placement_, spec, background, logo), "image/png")
-        compliance = check_copy(copy.texts, placement_, spec.brand.banned_terms, spec.brand.name)
         lineage = {
             "campaign": job.campaign_id, "job": job.id, "variant": v, "product": product.name,
             "audience": audience.name, "placement": placement_.name, "registry_version": registry().version,
@@ -244,20 +261,22 @@ def _run(job_id: str, ctx: Context) -> None:
                        "negative": NEGATIVE_IMAGE_PROMPT if placement_.image else None},
             "text_model": text_ref, "image_model": image_ref if placement_.image else None,
             "text_adapter": None, "image_adapter": None,
-            "generation": {"temperature": TEMPERATURE, "top_p": TOP_P, "max_rounds": MAX_ROUNDS,
-                           "image_steps": IMAGE_STEPS, "guidance": GUIDANCE, "bucket": bucket},
+            "generation": {**made["text_settings"], "image_steps": IMAGE_STEPS, "guidance": GUIDANCE, "bucket": bucket},
             "logo_key": logo_key, "fixes": copy.fixes, "adgen_version": __version__,
         }
-        with ctx.db.begin() as s:
-            row = s.get(records.Creative, creative_id) or records.Creative(id=creative_id)
-            row.campaign_id, row.job_id, row.variant = job.campaign_id, job.id, v
-            row.product, row.audience, row.placement = product.name, audience.name, placement_.name
-            row.status, row.copy, row.compliance, row.lineage = "pending", copy.texts, compliance, lineage
-            row.image_key, row.background_key = image_key, background_key
-            row.width = placement_.image.width if placement_.image else None
-            row.height = placement_.image.height if placement_.image else None
-            s.merge(row)
+        rows.append(records.Creative(
+            id=f"{job.id}-{v}", campaign_id=job.campaign_id, job_id=job.id, variant=v, product=product.name,
+            audience=audience.name, placement=placement_.name, status="pending", copy=copy.texts,
+            compliance=check_copy(copy.texts, placement_, spec.brand.banned_terms, spec.brand.name), lineage=lineage,
+            image_key=image_key, background_key=background_key,
+            width=placement_.image.width if placement_.image else None,
+            height=placement_.image.height if placement_.image else None,
+        ))
+    # The job's creatives and its "done" commit together: a crash before this line leaves the job
+    # to run again, never half recorded; merge() makes a second run overwrite, not duplicate.
     with ctx.db.begin() as s:
+        for row in rows:
+            s.merge(row)
         job = s.get(records.Job, job_id)
         job.status, job.finished_at = "done", records._now()
 
@@ -269,14 +288,39 @@ def run_campaign(campaign_id: str, ctx: Context, on_job: Callable[[records.Job, 
         campaign = s.get(records.Campaign, campaign_id)
         campaign.status = "running"
         jobs = [j.id for j in campaign.jobs if j.status != "done"]
-    for job_id in jobs:
-        try:
-            status = run_job(job_id, ctx)
-        except Exception:
-            status = "failed"
+
+    def report(job_id: str, status: str) -> None:
         if on_job:
             with ctx.db() as s:
                 on_job(s.get(records.Job, job_id), status)
+
+    def settle(job_id: str, finishing: Future) -> None:
+        try:
+            finishing.result()
+            report(job_id, "done")
+        except Exception as e:
+            _fail(job_id, ctx, e)
+            report(job_id, "failed")
+
+    # Pipelined: while one thread lays out and stores job N, the models run job N+1.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="adgen-finish") as finisher:
+        in_flight: tuple[str, Future] | None = None
+        for job_id in jobs:
+            finish = None
+            if _claim(job_id, ctx):
+                try:
+                    finish = _generate(job_id, ctx)
+                except Exception as e:
+                    _fail(job_id, ctx, e)
+                    report(job_id, "failed")
+            else:
+                with ctx.db() as s:
+                    report(job_id, s.get(records.Job, job_id).status)
+            if in_flight:
+                settle(*in_flight)
+            in_flight = (job_id, finisher.submit(finish)) if finish else None
+        if in_flight:
+            settle(*in_flight)
     return finish_campaign(campaign_id, ctx)
 
 
