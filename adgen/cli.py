@@ -65,6 +65,13 @@ def _progress(transient: bool = False) -> Progress:
                     console=console, transient=transient)
 
 
+def _quiet_model_loading() -> None:
+    """Commands that load models draw their own progress; diffusers' loading bar only clutters it."""
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.disable_progress_bar()
+
+
 def _model_progress(bar: Progress):
     tasks = {}
 
@@ -101,6 +108,7 @@ def campaign_run(spec_file: Path = typer.Argument(..., help="Campaign spec (YAML
     from adgen.spec import load_spec
 
     spec = load_spec(spec_file)
+    _quiet_model_loading()
     ctx = _context()
     with _progress() as bar:
         campaign_id = create_campaign(spec, ctx, progress=_model_progress(bar))
@@ -277,6 +285,7 @@ def creative_rerender(creative_id: str, out_file: Path = typer.Option(..., "--ou
     """Regenerate a creative from its lineage alone and write the PNG; says whether the bytes match."""
     from adgen.runner import rerender
 
+    _quiet_model_loading()
     data, same = rerender(_context(), creative_id)
     out_file.write_bytes(data)
     out.print(f"{out_file}: {'identical to' if same else 'differs from'} the stored creative")

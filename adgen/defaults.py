@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import random
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from adgen.spec import Audience, Brand, Product
 
 TEXT_DIR, IMAGE_DIR = "text-default", "image-default"
 # Bump when a builder changes, so `adgen init` rebuilds that model.
-RECIPES = {"text": "4", "image": "3"}
+RECIPES = {"text": "5", "image": "3"}
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
@@ -64,7 +65,8 @@ def _training_examples(corpus: dict, n: int, answers: int, rng: random.Random) -
         p = rng.choice(corpus["products"])
         product = Product(name=p["name"], description=p["description"], benefits=p["benefits"])
         brand = Brand(name=rng.choice(corpus["brands"]), voice=rng.choice(VOICES), banned_terms=rng.choice(BANNED))
-        audience = Audience(name="audience", persona=rng.choice(corpus["personas"][angle]))
+        label = rng.choice(corpus["audiences"][angle])
+        audience = Audience(name=re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-"), persona=rng.choice(corpus["personas"][angle]))
         by_angle = corpus["copy"][field.style]
         targeted = by_angle.get(angle) if angle != "general" else None
         picks = [rng.choice(targeted if targeted and rng.random() < 0.75 else by_angle["general"]) for _ in range(answers)]

@@ -42,7 +42,7 @@ def copy_messages(brand: Brand, product: Product, audience: Audience, placement:
     lines = [f"Product: {product.name}. {product.description}".strip()]
     if product.benefits:
         lines.append("Benefits: " + "; ".join(product.benefits) + ".")
-    lines.append(f"Audience: {audience.persona}")
+    lines.append(f"Audience: {audience.label}. {audience.persona}")
     if audience.tone:
         lines.append(f"Tone: {audience.tone}.")
     if audience.language != "en":
