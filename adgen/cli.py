@@ -128,6 +128,27 @@ def campaign_run(spec_file: Path = typer.Argument(..., help="Campaign spec (YAML
         raise typer.Exit(1)
 
 
+@campaign_app.command("resume")
+@user_errors
+def campaign_resume(campaign_id: str):
+    """Run the unfinished jobs of a recorded campaign (pending, failed or interrupted) in this process."""
+    from adgen.runner import run_campaign
+
+    ctx = _context()
+    jobs = _summary(ctx, campaign_id)["jobs"]  # an unknown id fails here, before any model loads
+    _quiet_model_loading()
+    with _progress() as bar:
+        task = bar.add_task(f"campaign {campaign_id}", total=sum(n for s, n in jobs.items() if s != "done"))
+
+        def on_job(job, status):
+            bar.update(task, advance=1, description=f"{job.audience} / {job.placement}: {status}")
+
+        counts = run_campaign(campaign_id, ctx, on_job=on_job)
+    console.print(f"jobs: {', '.join(f'{n} {s}' for s, n in counts.items())}")
+    if counts.get("failed"):
+        raise typer.Exit(1)
+
+
 @campaign_app.command("list")
 def campaign_list():
     """Every campaign with its status and creative counts."""
@@ -291,3 +312,9 @@ def creative_rerender(creative_id: str, out_file: Path = typer.Option(..., "--ou
     out.print(f"{out_file}: {'identical to' if same else 'differs from'} the stored creative")
     if not same:
         sys.exit(1)
+
+
+# The web app's commands (accounts and the server) live with the web app.
+from ui.cli import register as _register_web_app  # noqa: E402
+
+_register_web_app(app)

@@ -1,4 +1,4 @@
-"""The records: brands, campaigns, jobs, creatives and reviews, in SQLAlchemy 2.
+"""The records: brands, campaigns, jobs, creatives, reviews and the web app's accounts, in SQLAlchemy 2.
 
 SQLite under ADGEN_HOME by default; ADGEN_DATABASE_URL selects another database (PostgreSQL in
 production). A creative row carries its whole lineage, so it can be explained and re-rendered.
@@ -72,6 +72,7 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    replaces: Mapped[str | None] = mapped_column(String(40))  # the creative this job makes again with a new seed
 
     campaign: Mapped[Campaign] = relationship(back_populates="jobs")
 
@@ -110,6 +111,26 @@ class Review(Base):
     before: Mapped[dict | None]
     after: Mapped[dict | None]
     created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class User(Base):
+    """An advertiser account of the web app. The password is stored only as a salted hash."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class BrandAccess(Base):
+    """Which brands a user may work on: their brand kits, campaigns, creatives and exports."""
+
+    __tablename__ = "brand_access"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    brand_id: Mapped[str] = mapped_column(ForeignKey("brands.id"), primary_key=True)
 
 
 _engines: dict[str, Engine] = {}

@@ -264,6 +264,8 @@ def _finish(ctx, job_id, job, spec, product, audience, placement_, copies, backg
             "generation": {**made["text_settings"], "image_steps": IMAGE_STEPS, "guidance": GUIDANCE, "bucket": bucket},
             "logo_key": logo_key, "fixes": copy.fixes, "adgen_version": __version__,
         }
+        if job.replaces:
+            lineage["replaces"] = job.replaces
         rows.append(records.Creative(
             id=f"{job.id}-{v}", campaign_id=job.campaign_id, job_id=job.id, variant=v, product=product.name,
             audience=audience.name, placement=placement_.name, status="pending", copy=copy.texts,
@@ -335,6 +337,31 @@ def finish_campaign(campaign_id: str, ctx: Context) -> dict:
         elif not counts.get("pending") and not counts.get("running"):
             campaign.status = "failed"
         return counts
+
+
+def regenerate(ctx: Context, creative_id: str, seed: int, reviewer: str) -> str:
+    """Ask for one creative again with a new seed: records a one-variant job for the same product,
+    audience and placement, and rejects the old creative with a reason that names its replacement
+    (the new creative's lineage names the old one). Returns the job id; a runner makes it."""
+    if not 0 <= seed < 2**31:
+        raise SpecError(f"seed: {seed} is out of range; use 0 to {2**31 - 1}")
+    with ctx.db.begin() as s:
+        old = s.get(records.Creative, creative_id)
+        if old is None:
+            raise LookupError(f"no creative {creative_id!r}")
+        campaign = s.get(records.Campaign, old.campaign_id)
+        position = max(j.position for j in campaign.jobs) + 1
+        job = records.Job(
+            id=f"{campaign.id}-{position:03d}", campaign_id=campaign.id, position=position, product=old.product,
+            audience=old.audience, placement=old.placement, variants=1, seed=seed, replaces=old.id,
+        )
+        s.add(job)
+        if old.status != "rejected":
+            old.status = "rejected"
+            s.add(records.Review(creative_id=old.id, action="reject", reviewer=reviewer,
+                                 reason=f"regenerated with seed {seed} as {job.id}-0"))
+        campaign.status = "pending"
+        return job.id
 
 
 def rerender(ctx: Context, creative_id: str) -> tuple[bytes, bool]:

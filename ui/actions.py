@@ -1,0 +1,364 @@
+"""What the web app does on the server, one function per user action, free of Gradio.
+
+Every function takes the signed-in user's name first and looks up what it is asked to touch
+through `adgen.accounts`, so an id of another advertiser fails exactly like an id that does not
+exist, whichever button or endpoint sent it. Input is validated before anything is written; a
+problem raises `InputError` with a message that names the field.
+"""
+
+import io
+import secrets
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from PIL import Image, ImageDraw
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from adgen import records
+from adgen.accounts import brand_of, brands_of, campaign_of, campaigns_of, creative_of
+from adgen.export import export_campaign
+from adgen.platforms import placement, registry
+from adgen.review import approve, edit, reject
+from adgen.runner import MAX_LOGO_BYTES, Context, create_campaign, regenerate
+from adgen.spec import Brand, SpecError, parse_spec
+from ui.jobs import start_campaign
+
+MAX_SPEC_BYTES = 256 * 1024
+LOGO_FORMATS = ("PNG", "JPEG", "WEBP")
+FIELD_LABELS = {"voice": "Voice", "banned_terms": "Banned terms", "colors": "Colours", "name": "Brand name"}
+
+
+class InputError(ValueError):
+    """Input the user can fix; the message names the field."""
+
+
+# ----- brand kit -----
+
+def my_brands(ctx: Context, user: str) -> list[tuple[str, str]]:
+    """(name, id) pairs for a dropdown."""
+    with ctx.db() as s:
+        return [(b.name, b.id) for b in brands_of(s, user)]
+
+
+def brand_kit(ctx: Context, user: str, brand_id: str) -> dict:
+    with ctx.db() as s:
+        b = brand_of(s, user, brand_id)
+        return {"id": b.id, "name": b.name, "voice": b.voice, "banned_terms": list(b.banned_terms),
+                "colors": list(b.colors), "logo_key": b.logo_key}
+
+
+def logo_image(ctx: Context, user: str, brand_id: str) -> Image.Image | None:
+    kit = brand_kit(ctx, user, brand_id)
+    return Image.open(io.BytesIO(ctx.storage.get(kit["logo_key"]))) if kit["logo_key"] else None
+
+
+def _split(text: str) -> list[str]:
+    return [t.strip() for t in (text or "").replace("\n", ",").split(",") if t.strip()]
+
+
+def _check_logo(path: str) -> bytes:
+    """The uploaded logo's bytes, once they are known to be a PNG, JPEG or WebP image of a sane size:
+    the upload's name and declared type are the browser's word, the bytes are checked here."""
+    data = Path(path).read_bytes()
+    if len(data) > MAX_LOGO_BYTES:
+        raise InputError(f"Logo: the file is {len(data) / 1024**2:.1f} MB; the limit is {MAX_LOGO_BYTES // 1024**2} MB")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.verify()
+            fmt = im.format
+    except Exception:
+        raise InputError("Logo: the file is not an image; upload a PNG, JPEG or WebP") from None
+    if fmt not in LOGO_FORMATS:
+        raise InputError(f"Logo: {fmt} is not supported; upload a PNG, JPEG or WebP")
+    return data
+
+
+def save_brand_kit(ctx: Context, user: str, brand_id: str, voice: str, banned_terms: str, colors: str,
+                   logo_path: str | None) -> dict:
+    """Validate the whole kit, then write it; a bad field writes nothing."""
+    import hashlib
+
+    with ctx.db() as s:
+        name = brand_of(s, user, brand_id).name
+    try:
+        kit = Brand(name=name, voice=voice or "", banned_terms=_split(banned_terms), colors=_split(colors))
+    except ValidationError as e:
+        err = e.errors()[0]
+        label = FIELD_LABELS.get(str(err["loc"][0]), str(err["loc"][0]))
+        raise InputError(f"{label}: {err['msg'].removeprefix('Value error, ')}") from None
+    logo = _check_logo(logo_path) if logo_path else None
+    logo_key = None
+    if logo is not None:
+        logo_key = f"brands/logos/{hashlib.sha256(logo).hexdigest()[:16]}.png"
+        ctx.storage.put(logo_key, logo, "image/png")
+    with ctx.db.begin() as s:
+        b = brand_of(s, user, brand_id)
+        b.voice, b.banned_terms, b.colors = kit.voice, kit.banned_terms, kit.colors
+        b.logo_key = logo_key or b.logo_key
+    return brand_kit(ctx, user, brand_id)
+
+
+# ----- campaigns -----
+
+def placement_choices() -> list[tuple[str, str]]:
+    return [(f"{p.label} ({'text only' if not p.image else f'{p.image.width}x{p.image.height}'})", name)
+            for name, p in registry().placements.items()]
+
+
+def _rows(table) -> list[list[str]]:
+    """A Dataframe's rows as lists of stripped strings, with empty rows dropped."""
+    rows = table.get("data", []) if isinstance(table, dict) else (table or [])
+    out = []
+    for row in rows:
+        cells = ["" if c is None else str(c).strip() for c in row]
+        if any(cells):
+            out.append(cells)
+    return out
+
+
+def _products(table) -> list[dict]:
+    rows = _rows(table)
+    if not rows:
+        raise InputError("Products: add at least one product with a name")
+    products = []
+    for i, row in enumerate(rows, 1):
+        name, description, benefits, url = (row + [""] * 4)[:4]
+        if not name:
+            raise InputError(f"Products, row {i}: the product needs a name")
+        products.append({"name": name, "description": description, "benefits": _split(benefits), "url": url or None})
+    return products
+
+
+def _audiences(table) -> list[dict]:
+    rows = _rows(table)
+    if not rows:
+        raise InputError("Audiences: add at least one audience with a name and a persona")
+    audiences = []
+    for i, row in enumerate(rows, 1):
+        name, persona = (row + [""] * 2)[:2]
+        if not name or not persona:
+            raise InputError(f"Audiences, row {i}: an audience needs a name (e.g. busy-parents) and a persona")
+        audiences.append({"name": name, "persona": persona})
+    return audiences
+
+
+def _kit_spec(ctx: Context, kit: dict) -> dict:
+    return {"name": kit["name"], "voice": kit["voice"], "banned_terms": kit["banned_terms"],
+            "colors": kit["colors"] or ["#222222", "#F5F5F5", "#D94F30"]}
+
+
+def _create(ctx: Context, data: dict, kit: dict, source: str) -> str:
+    """Validate a spec made in the browser, record the campaign and start its runner. The brand
+    kit's logo goes in through a private temporary file, never through a path the user wrote."""
+    tmp = None
+    try:
+        if kit["logo_key"]:
+            tmp = Path(tempfile.mkdtemp(prefix="adgen-logo-")) / "logo.png"
+            tmp.write_bytes(ctx.storage.get(kit["logo_key"]))
+            data["brand"]["logo"] = str(tmp)
+        try:
+            spec = parse_spec(data, source=source)
+        except SpecError as e:
+            raise InputError(str(e).replace(f"{source}: ", "", 1)) from None
+        for kind in ("text", "image"):
+            if getattr(spec.models, kind) != "default":
+                raise InputError(f"models.{kind}: the web app runs the models its operator installed; use 'default'")
+        try:
+            campaign_id = create_campaign(spec, ctx)
+        except SpecError as e:
+            raise InputError(str(e)) from None
+    finally:
+        if tmp:
+            shutil.rmtree(tmp.parent, ignore_errors=True)
+    start_campaign(campaign_id, ctx)
+    return campaign_id
+
+
+def create_from_form(ctx: Context, user: str, brand_id: str, name: str, products, audiences,
+                     placements: list[str], variants: int, seed: int | None, text_adapter: str,
+                     image_adapter: str) -> str:
+    """Build a spec from the campaign builder's fields and start generating; returns the campaign id."""
+    kit = brand_kit(ctx, user, brand_id)
+    if not (name or "").strip():
+        raise InputError("Campaign name: give the campaign a name, e.g. spring-launch")
+    if not placements:
+        raise InputError("Placements: choose at least one placement")
+    data = {
+        "campaign": name.strip(), "brand": _kit_spec(ctx, kit), "products": _products(products),
+        "audiences": _audiences(audiences), "placements": list(placements), "variants": int(variants or 0),
+        "seed": int(seed or 0), "adapters": {"text": (text_adapter or "").strip() or None,
+                                             "image": (image_adapter or "").strip() or None},
+    }
+    return _create(ctx, data, kit, "campaign")
+
+
+def create_from_upload(ctx: Context, user: str, brand_id: str, spec_path: str | None) -> str:
+    """Start a campaign from an uploaded YAML spec. Its brand must be the selected brand, and it may
+    not name files on the server (the logo comes from the brand kit)."""
+    if not spec_path:
+        raise InputError("Spec file: choose a YAML file first")
+    kit = brand_kit(ctx, user, brand_id)
+    raw = Path(spec_path).read_bytes()
+    if len(raw) > MAX_SPEC_BYTES:
+        raise InputError(f"Spec file: {len(raw) // 1024} KB is too large for a spec (limit {MAX_SPEC_BYTES // 1024} KB)")
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise InputError(f"Spec file: not valid YAML{where}") from None
+    if not isinstance(data, dict):
+        raise InputError("Spec file: expected a mapping with campaign, brand, products, audiences, placements")
+    brand = data.get("brand")
+    if not isinstance(brand, dict):
+        raise InputError("brand: is required (a mapping with at least name)")
+    if brand.get("name") != kit["name"]:
+        raise InputError(f"brand.name: {brand.get('name')!r} is not the selected brand; use {kit['name']!r}")
+    if brand.get("logo"):
+        raise InputError("brand.logo: a spec uploaded here cannot name a file; upload the logo in the brand kit")
+    return _create(ctx, data, kit, "spec")
+
+
+def my_campaigns(ctx: Context, user: str) -> list[tuple[str, str]]:
+    with ctx.db() as s:
+        return [(f"{c.name} ({c.brand.name}, {c.created_at:%Y-%m-%d %H:%M})", c.id) for c in campaigns_of(s, user)]
+
+
+@dataclass
+class CreativeView:
+    id: str
+    product: str
+    audience: str
+    placement: str
+    status: str
+    ok: bool
+    image: Image.Image | str
+    caption: str
+
+
+def _text_card(copy: dict) -> Image.Image:
+    """A picture of a text-only creative (a search ad) so it sits in the gallery beside the others."""
+    im = Image.new("RGB", (600, 314), "#FFFFFF")
+    draw = ImageDraw.Draw(im)
+    y = 24
+    for field in ("headline", "description"):
+        for text in copy.get(field, [])[:3]:
+            draw.text((24, y), text[:70], fill="#1A0DAB" if field == "headline" else "#333333")
+            y += 22
+        y += 12
+    draw.text((24, 280), "Search ad (text only)", fill="#777777")
+    return im
+
+
+def _picture(ctx: Context, c: records.Creative) -> Image.Image | str:
+    """What the gallery shows. Local storage: the image itself (Gradio serves it from its own cache,
+    so no storage path is ever served). S3: a presigned URL valid for ten minutes."""
+    if not c.image_key:
+        return _text_card(c.copy)
+    if ctx.settings.storage.startswith("s3://"):
+        return ctx.storage.url(c.image_key, expires=600)
+    return Image.open(io.BytesIO(ctx.storage.get(c.image_key)))
+
+
+def campaign_state(ctx: Context, user: str, campaign_id: str) -> dict:
+    """Progress per job and the campaign's creatives (records only, no pictures yet)."""
+    with ctx.db() as s:
+        campaign = campaign_of(s, user, campaign_id)
+        jobs = [{"id": j.id, "product": j.product, "audience": j.audience, "placement": j.placement,
+                 "status": j.status, "error": j.error, "replaces": j.replaces} for j in campaign.jobs]
+        query = select(records.Creative).where(records.Creative.campaign_id == campaign_id).order_by(records.Creative.id)
+        creatives = list(s.scalars(query))
+        return {"id": campaign.id, "name": campaign.name, "status": campaign.status, "jobs": jobs,
+                "creatives": creatives}
+
+
+def gallery(ctx: Context, user: str, campaign_id: str, audience: str, placement_name: str, status: str) -> list[CreativeView]:
+    state = campaign_state(ctx, user, campaign_id)
+    views = []
+    for c in state["creatives"]:
+        if (audience not in ("", "all", None) and c.audience != audience) or \
+           (placement_name not in ("", "all", None) and c.placement != placement_name) or \
+           (status not in ("", "all", None) and c.status != status):
+            continue
+        badge = "passes checks" if c.compliance["ok"] else "fails checks"
+        views.append(CreativeView(c.id, c.product, c.audience, c.placement, c.status, c.compliance["ok"], _picture(ctx, c),
+                                  f"{c.audience} · {placement(c.placement).label} · {c.status} · {badge}"))
+    return views
+
+
+def creative_detail(ctx: Context, user: str, creative_id: str) -> dict:
+    with ctx.db() as s:
+        c = creative_of(s, user, creative_id)
+        reviews = s.scalars(select(records.Review).where(records.Review.creative_id == c.id).order_by(records.Review.id))
+        history = [{"action": r.action, "reviewer": r.reviewer, "reason": r.reason, "at": f"{r.created_at:%Y-%m-%d %H:%M}"}
+                   for r in reviews]
+        return {"id": c.id, "campaign_id": c.campaign_id, "status": c.status, "product": c.product,
+                "audience": c.audience, "placement": c.placement, "copy": c.copy, "compliance": c.compliance,
+                "lineage": c.lineage, "reviews": history, "image": _picture(ctx, c),
+                "fields": [n for n, f in placement(c.placement).fields.items() if f.written]}
+
+
+# ----- review and export -----
+
+def approve_one(ctx: Context, user: str, creative_id: str) -> None:
+    with ctx.db() as s:
+        campaign_id = creative_of(s, user, creative_id).campaign_id
+    approve(ctx, campaign_id, [creative_id], user)
+
+
+def reject_one(ctx: Context, user: str, creative_id: str, reason: str) -> None:
+    with ctx.db() as s:
+        campaign_id = creative_of(s, user, creative_id).campaign_id
+    if not (reason or "").strip():
+        raise InputError("Reason: say why the creative is rejected")
+    reject(ctx, campaign_id, [creative_id], user, reason)
+
+
+def edit_copy(ctx: Context, user: str, creative_id: str, field: str, index: int, text: str) -> dict:
+    """Replace one text; the creative is re-rendered and re-checked (see adgen.review.edit)."""
+    with ctx.db() as s:
+        creative_of(s, user, creative_id)
+    if not (text or "").strip():
+        raise InputError("New text: write the replacement text")
+    return edit(ctx, creative_id, field, int(index or 0), text, user)
+
+
+def regenerate_one(ctx: Context, user: str, creative_id: str, seed: int | None) -> str:
+    """Make the creative again with a new seed (random when none is given) in the background."""
+    with ctx.db() as s:
+        campaign_id = creative_of(s, user, creative_id).campaign_id
+    seed = secrets.randbelow(2**31) if seed in (None, "") else int(seed)
+    job_id = regenerate(ctx, creative_id, seed, user)
+    start_campaign(campaign_id, ctx)
+    return job_id
+
+
+def approve_remaining(ctx: Context, user: str, campaign_id: str) -> int:
+    """Approve every pending creative that passes its checks; the ones that fail stay pending."""
+    with ctx.db() as s:
+        campaign_of(s, user, campaign_id)
+        query = select(records.Creative.id).where(records.Creative.campaign_id == campaign_id,
+                                                  records.Creative.status == "pending")
+        ids = [cid for cid in s.scalars(query) if s.get(records.Creative, cid).compliance["ok"]]
+    return approve(ctx, campaign_id, ids, user) if ids else 0
+
+
+def export_zip(ctx: Context, user: str, campaign_id: str) -> Path:
+    """The export bundle of the approved creatives as a zip in a fresh temporary folder."""
+    with ctx.db() as s:
+        name = campaign_of(s, user, campaign_id).name
+    work = Path(tempfile.mkdtemp(prefix="adgen-export-"))
+    bundle = work / name
+    export_campaign(ctx, campaign_id, bundle)
+    archive = work / f"{name}-{campaign_id}.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in sorted(bundle.rglob("*")):
+            if path.is_file():
+                z.write(path, path.relative_to(work))
+    shutil.rmtree(bundle)
+    return archive
