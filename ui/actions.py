@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 from pydantic import ValidationError
 from sqlalchemy import select
 
@@ -23,6 +23,7 @@ from adgen import records
 from adgen.accounts import brand_of, brands_of, campaign_of, campaigns_of, creative_of
 from adgen.export import export_campaign
 from adgen.platforms import placement, registry
+from adgen.render import FONT_PATH
 from adgen.review import approve, edit, reject
 from adgen.runner import MAX_LOGO_BYTES, Context, create_campaign, regenerate
 from adgen.spec import Brand, SpecError, parse_spec
@@ -246,12 +247,12 @@ def _text_card(copy: dict) -> Image.Image:
     im = Image.new("RGB", (600, 314), "#FFFFFF")
     draw = ImageDraw.Draw(im)
     y = 24
-    for field in ("headline", "description"):
+    for field, size, color in (("headline", 22, "#1A0DAB"), ("description", 16, "#333333")):
         for text in copy.get(field, [])[:3]:
-            draw.text((24, y), text[:70], fill="#1A0DAB" if field == "headline" else "#333333")
-            y += 22
-        y += 12
-    draw.text((24, 280), "Search ad (text only)", fill="#777777")
+            draw.text((24, y), text[:48], fill=color, font=ImageFont.truetype(str(FONT_PATH), size))
+            y += size + 10
+        y += 10
+    draw.text((24, 280), "Search ad (text only)", fill="#777777", font=ImageFont.truetype(str(FONT_PATH), 14))
     return im
 
 

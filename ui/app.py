@@ -8,6 +8,7 @@ Per-user data lives only in the browser session (component values and `gr.State`
 """
 
 import html
+import json
 import os
 from collections.abc import Callable
 
@@ -60,7 +61,8 @@ def handler(fn: Callable) -> Callable:
         try:
             return fn(_user(request), *args)
         except USER_ERRORS as e:
-            raise gr.Error(str(e).strip("'\""), print_exception=False) from None
+            # args[0], not str(e): str() of a KeyError wraps the message in quotes
+            raise gr.Error(str(e.args[0]) if e.args else str(e), print_exception=False) from None
 
     wrapper.__name__ = wrapper.__qualname__ = fn.__name__
     return wrapper
@@ -150,12 +152,12 @@ def build_app(settings: Settings) -> gr.Blocks:
 
     def detail(user, creative_id):
         if not creative_id:
-            return None, "", "", {}, {}, gr.Dropdown(choices=[]), ""
+            return None, "", "", "", [], gr.Dropdown(choices=[]), ""
         d = actions.creative_detail(ctx, user, creative_id)
         copy_md = "\n".join(f"**{k}**: " + " · ".join(html.escape(t) for t in v) for k, v in d["copy"].items())
         head = (f"**{d['id']}**: {d['product']} · {d['audience']} · {d['placement']} · "
                 f"status **{d['status']}**")
-        return (d["image"], head, copy_md, d["lineage"], d["reviews"],
+        return (d["image"], head, copy_md, json.dumps(d["lineage"], indent=2, ensure_ascii=False), d["reviews"],
                 gr.Dropdown(choices=d["fields"], value=d["fields"][0] if d["fields"] else None), _badges(d["compliance"]))
 
     def select(ids, evt: gr.SelectData):
@@ -201,7 +203,9 @@ def build_app(settings: Settings) -> gr.Blocks:
             gr.Markdown("# adgen\nBrand-tuned ad creatives, laid out per placement, checked and reviewed.")
             who = gr.Markdown()
             gr.Button("Sign out", link="/logout", size="sm", scale=0)
-        brand = gr.Dropdown(label="Brand", choices=[], interactive=True)
+        # Ids are checked by the handlers against the signed-in user, not by Gradio against the
+        # choices a session was shown: allow_custom_value keeps that check the one that decides.
+        brand = gr.Dropdown(label="Brand", choices=[], interactive=True, allow_custom_value=True)
         with gr.Tabs() as tabs:
             with gr.Tab("Brand kit", id="brand"):
                 with gr.Row():
@@ -221,11 +225,11 @@ def build_app(settings: Settings) -> gr.Blocks:
                     variants = gr.Slider(1, MAX_VARIANTS, value=2, step=1, label="Variants per product x audience x placement")
                     seed = gr.Number(label="Seed", value=0, precision=0, minimum=0)
                 products = gr.Dataframe(
-                    headers=["name", "description", "benefits (comma-separated)", "url"], datatype="str",
-                    type="array", row_count=2, column_count=4, interactive=True, label="Products",
+                    [["", "", "", ""]], headers=["name", "description", "benefits (comma-separated)", "url"], datatype="str",
+                    type="array", column_count=4, interactive=True, label="Products",
                 )
                 audiences = gr.Dataframe(
-                    headers=["name (slug)", "persona"], datatype="str", type="array", row_count=2, column_count=2,
+                    [["", ""]], headers=["name (slug)", "persona"], datatype="str", type="array", column_count=2,
                     interactive=True, label="Audiences: who they are and what they want",
                 )
                 chosen = gr.CheckboxGroup(choices=placements, label="Placements")
@@ -238,9 +242,11 @@ def build_app(settings: Settings) -> gr.Blocks:
                     upload_btn = gr.Button("Create from spec and generate")
             with gr.Tab("Review", id="review"):
                 with gr.Row():
-                    campaign = gr.Dropdown(label="Campaign", choices=[], interactive=True, scale=3)
-                    audience = gr.Dropdown(label="Audience", choices=["all"], value="all", interactive=True)
-                    placement_f = gr.Dropdown(label="Placement", choices=["all"], value="all", interactive=True)
+                    campaign = gr.Dropdown(label="Campaign", choices=[], interactive=True, scale=3, allow_custom_value=True)
+                    audience = gr.Dropdown(label="Audience", choices=["all"], value="all", interactive=True,
+                                           allow_custom_value=True)
+                    placement_f = gr.Dropdown(label="Placement", choices=["all"], value="all", interactive=True,
+                                              allow_custom_value=True)
                     status = gr.Dropdown(label="Status", choices=["all", "pending", "approved", "rejected"], value="all",
                                          interactive=True)
                 progress = gr.HTML()
@@ -263,7 +269,7 @@ def build_app(settings: Settings) -> gr.Blocks:
                             reason = gr.Textbox(label="Reason", placeholder="off brand", scale=2)
                             reject_btn = gr.Button("Reject", variant="stop")
                         with gr.Accordion("Edit copy", open=False):
-                            field = gr.Dropdown(label="Field", choices=[])
+                            field = gr.Dropdown(label="Field", choices=[], allow_custom_value=True)
                             index = gr.Number(label="Which text (0 = first)", value=0, precision=0, minimum=0)
                             new_text = gr.Textbox(label="New text")
                             edit_btn = gr.Button("Save edit (re-render and re-check)")
@@ -271,7 +277,8 @@ def build_app(settings: Settings) -> gr.Blocks:
                             new_seed = gr.Number(label="Seed (empty: random)", value=None, precision=0, minimum=0)
                             regen_btn = gr.Button("Regenerate this creative")
                         with gr.Accordion("Lineage and review history", open=False):
-                            lineage = gr.JSON(label="Lineage")
+                            # JSON as text: the Gradio client reads any {"path": ...} inside gr.JSON as a file
+                            lineage = gr.Code(label="Lineage", language="json", interactive=False)
                             history = gr.JSON(label="Decisions")
         ids = gr.State([])
         timer = gr.Timer(POLL_SECONDS, active=False)

@@ -1,0 +1,227 @@
+"""The web app through the official Gradio client against a running `adgen ui`: sign-in, the
+whole flow on the real runner and models, isolation between advertisers on every endpoint, and
+bad input answered with a message that names the field while nothing is written."""
+
+import io
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+import zipfile
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from tests.conftest import EXAMPLE
+from tests.webapp import USERS, running_ui
+
+PRODUCTS = {"headers": ["name", "description", "benefits", "url"],
+            "data": [["Cold Brew Concentrate", "Smooth, low-acid cold brew concentrate.", "low acid, 16 cups per bottle", ""]]}
+AUDIENCES = {"headers": ["name", "persona"], "data": [["busy-parents", "Parents of young kids, short on time."]]}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, default_models):
+    with running_ui(tmp_path_factory.mktemp("webapp")) as url:
+        yield url
+
+
+def client(server, name) -> Client:
+    return Client(server, auth=(name, USERS[name][0]), verbose=False)
+
+
+@pytest.fixture(scope="module")
+def alice(server) -> Client:
+    return client(server, "alice")
+
+
+@pytest.fixture(scope="module")
+def bob(server) -> Client:
+    return client(server, "bob")
+
+
+def brand_id(c: Client) -> str:
+    return c.predict(api_name="/whoami")[1]["value"]
+
+
+def campaign_ids(c: Client) -> list[str]:
+    return [cid for _, cid in c.predict(api_name="/whoami")[2]["choices"]]
+
+
+def wait_until_made(c: Client, campaign_id: str, creatives: int, timeout: float = 180) -> tuple:
+    """Poll the campaign view as the page does, until every job is finished and the creatives are in."""
+    deadline = time.monotonic() + timeout
+    while True:
+        view = c.predict(campaign_id, "all", "all", "all", api_name="/campaign")
+        done, jobs, made = map(int, re.search(r"(\d+) of (\d+) jobs finished, (\d+) creatives", view[0]).groups())
+        if done == jobs and made == creatives:
+            return view
+        assert time.monotonic() < deadline, f"campaign not made in {timeout} s: {view[0]}"
+        time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def made(alice) -> dict:
+    """Alice's brand kit with a logo, and a tiny campaign made through the builder."""
+    bid = brand_id(alice)
+    alice.predict(bid, "warm, witty, never pushy", "cheap, guarantee", "#3B2A20, #F2E8DC, #C8553D",
+                  handle_file(str(EXAMPLE.parent / "northwind-logo.png")), api_name="/save_brand")
+    created = alice.predict(bid, "spring-launch", PRODUCTS, AUDIENCES, ["meta_feed", "google_rsa"], 1, 7, "", "",
+                            api_name="/create_campaign")
+    cid = created[0]["value"]
+    view = wait_until_made(alice, cid, 2)
+    return {"brand": bid, "campaign": cid, "view": view, "ids": [f"{cid}-000-0", f"{cid}-001-0"]}
+
+
+def test_sign_in_is_required(server):
+    for path in ("/config", "/gradio_api/info"):
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(server + path)
+        assert e.value.code == 401
+    with pytest.raises(Exception, match="(?i)login|credentials|unauthor|401"):
+        Client(server, auth=("alice", "not-her-password"), verbose=False)
+    with pytest.raises(Exception):  # noqa: B017 -- no credentials at all: the client cannot even read the API
+        Client(server, verbose=False)
+
+
+def test_create_generate_review_and_export(alice, made, tmp_path):
+    progress, pictures = made["view"][0], made["view"][1]
+    assert "2 of 2 jobs finished" in progress and "done" in progress
+    captions = sorted(p["caption"] for p in pictures)
+    assert captions[0].startswith("busy-parents · Google responsive search ad · pending")
+    assert "Meta feed" in captions[1]
+    feed_pic = next(p for p in pictures if "Meta feed" in p["caption"])
+    with Image.open(feed_pic["image"]) as im:
+        assert im.size == (1080, 1080)  # the finished creative at the placement's size, not a thumbnail
+
+    feed, search = made["ids"]
+    image, head, copy_md, lineage, history, _field, badges = alice.predict(feed, api_name="/creative")
+    lineage = json.loads(lineage)
+    assert "meta_feed" in head and "pending" in head and "headline" in copy_md
+    assert "badge" in badges and lineage["seed"] and lineage["text_model"]["hash"]
+
+    # an edit that breaks a rule is re-rendered, re-checked and cannot be approved
+    alice.predict(feed, "headline", 0, "CHEAP cold brew for everyone", api_name="/edit")
+    _, head, copy_md, _, history, _, badges = alice.predict(feed, api_name="/creative")
+    assert "banned term" in badges and "CHEAP cold brew" in copy_md and history[-1]["action"] == "edit"
+    with pytest.raises(AppError, match="fails its checks"):
+        alice.predict(feed, api_name="/approve")
+    alice.predict(feed, "headline", 0, "Cold brew, your way", api_name="/edit")
+    alice.predict(feed, api_name="/approve")
+    assert "approved" in alice.predict(feed, api_name="/creative")[1]
+
+    # regenerate the search ad with a new seed: a new creative replaces it, the old one is rejected
+    alice.predict(search, 4242, api_name="/regenerate")
+    view = wait_until_made(alice, made["campaign"], 3)
+    new = f"{made['campaign']}-002-0"
+    lineage = json.loads(alice.predict(new, api_name="/creative")[3])
+    assert lineage["replaces"] == search and lineage["seed"] == 4242
+    _, head, _, _, history, _, _ = alice.predict(search, api_name="/creative")
+    assert "rejected" in head and "regenerated with seed 4242" in history[-1]["reason"]
+    rejected = alice.predict(made["campaign"], "all", "all", "rejected", api_name="/campaign")[1]
+    assert len(rejected) == 1 and len(view[1]) == 3
+
+    alice.predict(made["campaign"], api_name="/approve_all")
+    approved = alice.predict(made["campaign"], "all", "all", "approved", api_name="/campaign")[1]
+    assert len(approved) == 2
+
+    bundle = alice.predict(made["campaign"], api_name="/export")
+    with zipfile.ZipFile(bundle) as z:
+        names = z.namelist()
+        entries = json.loads(z.read("spring-launch/creatives.json"))
+        assert sorted(e["id"] for e in entries) == sorted([feed, new])
+        assert all(e["status"] == "approved" and e["lineage"]["reviewer"] == "alice" for e in entries)
+        feed_entry = next(e for e in entries if e["id"] == feed)
+        assert feed_entry["copy"]["headline"][0] == "Cold brew, your way"
+        with Image.open(io.BytesIO(z.read(f"spring-launch/{feed_entry['image']}"))) as im:
+            assert im.size == (1080, 1080)
+        assert "spring-launch/creatives.csv" in names
+
+
+def test_a_second_advertiser_reaches_nothing_of_the_first(alice, bob, made):
+    cid, bid, (feed, search) = made["campaign"], made["brand"], made["ids"]
+    before = alice.predict(feed, api_name="/creative")
+    logo = str(EXAMPLE.parent / "northwind-logo.png")
+    attempts = {
+        "/brand_kit": (bid,),
+        "/save_brand": (bid, "hijacked", "", "#000000", handle_file(logo)),
+        "/create_campaign": (bid, "stolen", PRODUCTS, AUDIENCES, ["meta_feed"], 1, 0, "", ""),
+        "/upload_spec": (bid, handle_file(str(EXAMPLE))),
+        "/campaign": (cid, "all", "all", "all"),
+        "/creative": (feed,),
+        "/approve": (search,),
+        "/reject": (feed, "sabotage"),
+        "/edit": (feed, "headline", 0, "Hijacked"),
+        "/regenerate": (feed, 1),
+        "/approve_all": (cid,),
+        "/export": (cid,),
+    }
+    endpoints = set(bob.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert endpoints - {"/whoami"} == set(attempts), "every endpoint that takes an id must be tried here"
+    for api_name, args in attempts.items():
+        with pytest.raises(AppError, match=r"no (brand|campaign|creative) '"):
+            bob.predict(*args, api_name=api_name)
+
+    # bob's own view lists none of alice's things
+    whoami = bob.predict(api_name="/whoami")
+    assert [name for name, _ in whoami[1]["choices"]] == ["Contoso Tea"]
+    assert cid not in campaign_ids(bob)
+    # and alice's records are untouched
+    after = alice.predict(feed, api_name="/creative")
+    assert after[1:5] == before[1:5]
+    kit = alice.predict(bid, api_name="/brand_kit")
+    assert kit[0] == "warm, witty, never pushy"
+    assert campaign_ids(alice) == [cid]
+
+
+def _unchanged(c, bid, kit_before, campaigns_before):
+    assert c.predict(bid, api_name="/brand_kit")[:3] == kit_before[:3]
+    assert campaign_ids(c) == campaigns_before
+
+
+def test_bad_input_gets_a_clear_message_and_writes_nothing(bob, tmp_path):
+    bid = brand_id(bob)
+    bob.predict(bid, "calm", "", "#112233", None, api_name="/save_brand")
+    kit, campaigns = bob.predict(bid, api_name="/brand_kit"), campaign_ids(bob)
+
+    not_image = tmp_path / "logo.png"
+    not_image.write_text("this is not a picture")
+    big = tmp_path / "big.png"
+    Image.frombytes("RGB", (1600, 1400), bytes(range(256)) * (1600 * 1400 * 3 // 256)).save(big, compress_level=0)
+    assert 5 * 1024**2 < big.stat().st_size < 8 * 1024**2
+    cases = [
+        ((bid, "calm", "", "#112233", handle_file(str(not_image))), "Logo: the file is not an image"),
+        ((bid, "calm", "", "#112233", handle_file(str(big))), "Logo: the file is 6.4 MB; the limit is 5 MB"),
+        ((bid, "loud", "", "#12345G, #FFFFFF", None), "Colours: '#12345G' is not a colour"),
+    ]
+    for args, message in cases:
+        with pytest.raises(AppError, match=message):
+            bob.predict(*args, api_name="/save_brand")
+        _unchanged(bob, bid, kit, campaigns)
+
+    empty = {"headers": PRODUCTS["headers"], "data": [["", "", "", ""]]}
+    no_name = {"headers": PRODUCTS["headers"], "data": [["", "A tea without a name", "", ""]]}
+    for products, message in ((empty, "Products: add at least one product"), (no_name, "Products, row 1: the product needs a name")):
+        with pytest.raises(AppError, match=message):
+            bob.predict(bid, "autumn", products, AUDIENCES, ["meta_feed"], 1, 0, "", "", api_name="/create_campaign")
+        _unchanged(bob, bid, kit, campaigns)
+    with pytest.raises(AppError, match="campaign: 'Autumn Tea' is not a slug"):
+        bob.predict(bid, "Autumn Tea", PRODUCTS, AUDIENCES, ["meta_feed"], 1, 0, "", "", api_name="/create_campaign")
+
+    spec = EXAMPLE.read_text().replace("Northwind Coffee", "Contoso Tea").replace(
+        "  logo: examples/northwind-logo.png        # optional\n", "")
+    specs = {
+        "unknown-placement.yaml": (spec.replace("meta_story", "tiktok_story"), "placements: unknown placement 'tiktok_story'"),
+        "broken.yaml": ("campaign: [unclosed\n", "Spec file: not valid YAML at line"),
+        "other-brand.yaml": (EXAMPLE.read_text(), "brand.name: 'Northwind Coffee' is not the selected brand"),
+        "server-file.yaml": (spec.replace("  voice:", "  logo: /etc/hostname\n  voice:"), "brand.logo: a spec uploaded here cannot name a file"),
+    }
+    for name, (text, message) in specs.items():
+        path = tmp_path / name
+        path.write_text(text)
+        with pytest.raises(AppError, match=message):
+            bob.predict(bid, handle_file(str(path)), api_name="/upload_spec")
+        _unchanged(bob, bid, kit, campaigns)
