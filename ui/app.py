@@ -154,7 +154,7 @@ def build_app(settings: Settings) -> gr.Blocks:
         if not creative_id:
             return None, "", "", "", [], gr.Dropdown(choices=[]), ""
         d = actions.creative_detail(ctx, user, creative_id)
-        copy_md = "\n".join(f"**{k}**: " + " · ".join(html.escape(t) for t in v) for k, v in d["copy"].items())
+        copy_md = "\n".join(f"- **{k}**: " + " · ".join(html.escape(t) for t in v) for k, v in d["copy"].items())
         head = (f"**{d['id']}**: {d['product']} · {d['audience']} · {d['placement']} · "
                 f"status **{d['status']}**")
         return (d["image"], head, copy_md, json.dumps(d["lineage"], indent=2, ensure_ascii=False), d["reviews"],
@@ -217,7 +217,7 @@ def build_app(settings: Settings) -> gr.Blocks:
                     with gr.Column(scale=1):
                         logo_now = gr.Image(label="Current logo", interactive=False, height=160)
                         logo = gr.File(label=f"New logo (PNG, JPEG or WebP, up to {MAX_LOGO_BYTES // 1024**2} MB)",
-                                       file_types=["image"], type="filepath")
+                                       file_types=["image"], type="filepath", elem_id="logo")
                 save = gr.Button("Save brand kit", variant="primary")
             with gr.Tab("New campaign", id="build"):
                 with gr.Row():
@@ -226,11 +226,11 @@ def build_app(settings: Settings) -> gr.Blocks:
                     seed = gr.Number(label="Seed", value=0, precision=0, minimum=0)
                 products = gr.Dataframe(
                     [["", "", "", ""]], headers=["name", "description", "benefits (comma-separated)", "url"], datatype="str",
-                    type="array", column_count=4, interactive=True, label="Products",
+                    type="array", column_count=4, interactive=True, label="Products", elem_id="products",
                 )
                 audiences = gr.Dataframe(
                     [["", ""]], headers=["name (slug)", "persona"], datatype="str", type="array", column_count=2,
-                    interactive=True, label="Audiences: who they are and what they want",
+                    interactive=True, label="Audiences: who they are and what they want", elem_id="audiences",
                 )
                 chosen = gr.CheckboxGroup(choices=placements, label="Placements")
                 with gr.Accordion("Brand adapters (optional)", open=False), gr.Row():
@@ -253,11 +253,11 @@ def build_app(settings: Settings) -> gr.Blocks:
                 with gr.Row():
                     with gr.Column(scale=3):
                         pictures = gr.Gallery(label="Creatives", columns=4, height=520, object_fit="contain",
-                                              format="png", allow_preview=False)
+                                              format="png", allow_preview=False, elem_id="gallery")
                         with gr.Row():
                             approve_all = gr.Button("Approve all remaining that pass")
                             export_btn = gr.Button("Download export bundle (approved)", variant="primary")
-                        bundle = gr.File(label="Export bundle", interactive=False)
+                        bundle = gr.File(label="Export bundle", interactive=False, elem_id="bundle", height=90)
                     with gr.Column(scale=2):
                         creative = gr.Textbox(label="Selected creative", interactive=False)
                         head = gr.Markdown()
@@ -303,8 +303,8 @@ def build_app(settings: Settings) -> gr.Blocks:
         creative.change(handler(detail), creative, detail_out, api_name="creative")
 
         def then_refresh(event):
-            event.then(handler(refresh), filters, gallery_out, api_name=False).then(
-                handler(detail), creative, detail_out, api_name=False)
+            event.then(handler(refresh), filters, gallery_out, api_name=False, show_progress="hidden").then(
+                handler(detail), creative, detail_out, api_name=False, show_progress="hidden")
 
         then_refresh(approve_btn.click(handler(do_approve), creative, creative, api_name="approve"))
         then_refresh(reject_btn.click(handler(do_reject), [creative, reason], creative, api_name="reject"))
