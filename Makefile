@@ -8,7 +8,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean ui browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,11 +34,26 @@ demo: $(VENV)/.installed
 	$(BIN)/adgen campaign export $$ID --out $(DEMO)/export; \
 	echo "open $(DEMO)/report.html to see every creative; the approved bundle is in $(DEMO)/export"
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed browser
 	$(BIN)/python -m pytest -q
 
+# The browser test drives Debian's chromium (never a browser downloaded by Playwright). Where it is
+# missing and apt can install it (as root), install it; otherwise that test skips and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for the browser test"; \
+	    (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) \
+	      || echo "could not install chromium: the browser test will be skipped"; \
+	  else echo "chromium is not installed and cannot be installed here: the browser test will be skipped"; fi; }
+
+# The advertiser web app on http://127.0.0.1:7860 (add an account first: .venv/bin/adgen users add NAME --brand BRAND).
+ui: $(VENV)/.installed
+	$(BIN)/adgen init
+	$(BIN)/adgen ui
+
 lint: $(VENV)/.installed
-	$(BIN)/ruff check adgen tests bench
+	$(BIN)/ruff check adgen ui tests bench
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/campaign.py

@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 import zipfile
 
+import httpx
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
@@ -24,8 +25,13 @@ AUDIENCES = {"headers": ["name", "persona"], "data": [["busy-parents", "Parents 
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, default_models):
-    with running_ui(tmp_path_factory.mktemp("webapp")) as url:
+def root(tmp_path_factory):
+    return tmp_path_factory.mktemp("webapp")
+
+
+@pytest.fixture(scope="module")
+def server(root, default_models):
+    with running_ui(root) as url:
         yield url
 
 
@@ -139,6 +145,17 @@ def test_create_generate_review_and_export(alice, made, tmp_path):
         with Image.open(io.BytesIO(z.read(f"spring-launch/{feed_entry['image']}"))) as im:
             assert im.size == (1080, 1080)
         assert "spring-launch/creatives.csv" in names
+
+
+def test_files_are_never_served_from_the_records_or_storage(server, root, made):
+    """Signed in or not, no path into the home (database, storage) is served, even when asked by name."""
+    session = httpx.Client(base_url=server)
+    password = USERS["bob"][0]
+    assert session.post("/login", data={"username": "bob", "password": password}).status_code == 200
+    image = next((root / "home" / "storage" / "campaigns").rglob("*.png"))
+    for path in (root / "home" / "adgen.db", image):
+        assert session.get(f"/gradio_api/file={path}").status_code == 403
+        assert httpx.get(f"{server}/gradio_api/file={path}").status_code in (401, 403)
 
 
 def test_a_second_advertiser_reaches_nothing_of_the_first(alice, bob, made):
