@@ -6,6 +6,7 @@ exist, whichever button or endpoint sent it. Input is validated before anything 
 problem raises `InputError` with a message that names the field.
 """
 
+import hashlib
 import io
 import secrets
 import shutil
@@ -82,8 +83,6 @@ def _check_logo(path: str) -> bytes:
 def save_brand_kit(ctx: Context, user: str, brand_id: str, voice: str, banned_terms: str, colors: str,
                    logo_path: str | None) -> dict:
     """Validate the whole kit, then write it; a bad field writes nothing."""
-    import hashlib
-
     with ctx.db() as s:
         name = brand_of(s, user, brand_id).name
     try:
@@ -148,7 +147,7 @@ def _audiences(table) -> list[dict]:
     return audiences
 
 
-def _kit_spec(ctx: Context, kit: dict) -> dict:
+def _kit_spec(kit: dict) -> dict:
     return {"name": kit["name"], "voice": kit["voice"], "banned_terms": kit["banned_terms"],
             "colors": kit["colors"] or ["#222222", "#F5F5F5", "#D94F30"]}
 
@@ -190,7 +189,7 @@ def create_from_form(ctx: Context, user: str, brand_id: str, name: str, products
     if not placements:
         raise InputError("Placements: choose at least one placement")
     data = {
-        "campaign": name.strip(), "brand": _kit_spec(ctx, kit), "products": _products(products),
+        "campaign": name.strip(), "brand": _kit_spec(kit), "products": _products(products),
         "audiences": _audiences(audiences), "placements": list(placements), "variants": int(variants or 0),
         "seed": int(seed or 0), "adapters": {"text": (text_adapter or "").strip() or None,
                                              "image": (image_adapter or "").strip() or None},
