@@ -22,10 +22,10 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running_ui(root: Path):
+def running_ui(root: Path, env: dict | None = None):
     """Start `adgen ui` in a subprocess with the two users added; yields its URL."""
     env = {"ADGEN_HOME": str(root / "home"), "ADGEN_MODELS": str(MODELS), "GRADIO_TEMP_DIR": str(root / "gradio"),
-           "GRADIO_ANALYTICS_ENABLED": "False"}
+           "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
     for name, (password, brand) in USERS.items():
         adgen("users", "add", name, "--brand", brand, env={**env, "ADGEN_PASSWORD": password})
     port = _free_port()

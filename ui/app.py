@@ -152,12 +152,12 @@ def build_app(settings: Settings) -> gr.Blocks:
 
     def detail(user, creative_id):
         if not creative_id:
-            return None, "", "", "", [], gr.Dropdown(choices=[]), ""
+            return [], "", "", "", [], gr.Dropdown(choices=[]), ""
         d = actions.creative_detail(ctx, user, creative_id)
         copy_md = "\n".join(f"- **{k}**: " + " · ".join(html.escape(t) for t in v) for k, v in d["copy"].items())
         head = (f"**{d['id']}**: {d['product']} · {d['audience']} · {d['placement']} · "
                 f"status **{d['status']}**")
-        return (d["image"], head, copy_md, json.dumps(d["lineage"], indent=2, ensure_ascii=False), d["reviews"],
+        return ([(d["image"], d["id"])], head, copy_md, json.dumps(d["lineage"], indent=2, ensure_ascii=False), d["reviews"],
                 gr.Dropdown(choices=d["fields"], value=d["fields"][0] if d["fields"] else None), _badges(d["compliance"]))
 
     def select(ids, evt: gr.SelectData):
@@ -262,7 +262,10 @@ def build_app(settings: Settings) -> gr.Blocks:
                         creative = gr.Textbox(label="Selected creative", interactive=False)
                         head = gr.Markdown()
                         badges = gr.HTML()
-                        picture = gr.Image(label="Creative", interactive=False, height=260)
+                        # a one-picture gallery, not gr.Image: an Image would fetch an S3 URL on the server,
+                        # a Gallery hands the presigned URL to the browser
+                        picture = gr.Gallery(label="Creative", columns=1, rows=1, height="auto", object_fit="contain",
+                                             format="png", allow_preview=True)
                         copy_view = gr.Markdown()
                         with gr.Row():
                             approve_btn = gr.Button("Approve", variant="primary")
