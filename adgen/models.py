@@ -102,3 +102,8 @@ def cached(key: tuple, load):
     if key not in _loaded:
         _loaded[key] = load()
     return _loaded[key]
+
+
+def loaded() -> list[tuple]:
+    """Keys of the models this process holds, e.g. ("text", path, "cpu"), for worker status."""
+    return list(_loaded)

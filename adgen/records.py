@@ -67,9 +67,11 @@ class Job(Base):
     placement: Mapped[str] = mapped_column(String(100))
     variants: Mapped[int] = mapped_column(Integer)
     seed: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, running, done, failed
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, running, done, failed, cancelled
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    queued_at: Mapped[datetime | None]  # when last sent to the workers; the reconciler's clock for lost messages
+    claimed_by: Mapped[str | None] = mapped_column(String(200))  # host/pid of the process that ran it last
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 
