@@ -41,12 +41,13 @@ def user_errors(fn):
     def wrapper(*args, **kwargs):
         from adgen.export import ExportError
         from adgen.models import ModelError
+        from adgen.records import SchemaError
         from adgen.review import ReviewError
         from adgen.spec import SpecError
 
         try:
             return fn(*args, **kwargs)
-        except (SpecError, ModelError, ReviewError, ExportError, LookupError) as e:
+        except (SpecError, ModelError, ReviewError, ExportError, LookupError, SchemaError) as e:
             console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
@@ -361,6 +362,23 @@ def campaign_retry_failed(campaign_id: str):
     out.print("jobs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     if counts.get("failed"):
         raise typer.Exit(1)
+
+
+db_app = typer.Typer(help="The records database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade():
+    """Migrate the records database (ADGEN_DATABASE_URL, or SQLite under ADGEN_HOME) to this adgen's schema."""
+    from adgen.records import upgrade
+    from adgen.settings import get_settings
+
+    settings = get_settings()
+    if settings.database.startswith("sqlite:///"):
+        settings.home.mkdir(parents=True, exist_ok=True)
+    before, after = upgrade(settings.database)
+    out.print(f"records at schema {after}" + ("" if before == after else f" (was {before or 'empty'})"))
 
 
 from workers.cli import worker, workers_app  # noqa: E402  (typer and rich only; Celery loads inside)
