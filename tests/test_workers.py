@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from adgen.runner import Context, create_campaign, job_counts, run_campaign
 from adgen.settings import Settings
 from adgen.spec import parse_spec
 from tests.conftest import EXAMPLE, MODELS, REPO, adgen
-from tests.test_backends import S3_ENV
+from tests.test_backends import PG_ADMIN, S3_ENV, _free_port
 
 BROKER = "redis://127.0.0.1:6379/15"  # this suite's own Redis database
 WORKER_ENV = {"ADGEN_JOB_TIME_LIMIT": "120", "ADGEN_MODELS": str(MODELS), "HF_HUB_OFFLINE": "1"}
@@ -258,3 +259,143 @@ def test_worker_refuses_an_unknown_queue(tmp_path):
     assert result.returncode == 2 and "--queues: video" in result.stderr
     result = adgen("campaign", "run", str(EXAMPLE), "--detach", check=False)
     assert result.returncode == 2 and "--detach" in result.stderr and "ADGEN_BROKER_URL" in result.stderr
+
+
+# The production backends: records on PostgreSQL, assets on an S3 server behind a TCP forwarder
+# (so the server can be made unreachable without losing its objects), and a Redis server of this
+# module's own, with an append-only file, so it can be restarted.
+
+def _wait_port(port: int, timeout: float = 20) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, f"nothing listens on {port}"
+            time.sleep(0.05)
+
+
+@dataclass
+class Services:
+    redis_cmd: list[str]
+    redis: subprocess.Popen
+    proxy_cmd: list[str]
+    proxy: subprocess.Popen
+    s3_url: str  # moto itself, for the test's own look at the bucket
+    bucket: str
+
+    def restart_redis(self, down: float) -> None:
+        self.redis.terminate()  # a clean shutdown, as a restart by the service manager does
+        self.redis.wait(timeout=20)
+        time.sleep(down)
+        self.redis = subprocess.Popen(self.redis_cmd, stdout=subprocess.DEVNULL)
+
+    def s3_keys(self, prefix: str) -> set[str]:
+        import boto3
+
+        client = boto3.client("s3", endpoint_url=self.s3_url)
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=f"prod/{prefix}")
+        return {o["Key"].removeprefix("prod/") for page in pages for o in page.get("Contents", [])}
+
+
+@pytest.fixture(scope="module")
+def production(tmp_path_factory, default_models):
+    psycopg = pytest.importorskip("psycopg")
+    import boto3
+
+    folder = tmp_path_factory.mktemp("production")
+    redis_port, moto_port, proxy_port = _free_port(), _free_port(), _free_port()
+    redis_server = shutil.which("redis-server")
+    if redis_server is None:
+        pytest.fail("redis-server is needed (.ci/run installs it)")
+    redis_cmd = [redis_server, "--port", str(redis_port), "--bind", "127.0.0.1", "--dir", str(folder), "--save", "",
+                 "--appendonly", "yes", "--appendfsync", "always"]
+    started = [subprocess.Popen(redis_cmd, stdout=subprocess.DEVNULL)]
+    started.append(subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(moto_port)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    proxy_cmd = [sys.executable, str(REPO / "tests" / "tcp_proxy.py"), str(proxy_port), str(moto_port)]
+    started.append(subprocess.Popen(proxy_cmd, stdout=subprocess.DEVNULL))
+    for port in (redis_port, moto_port, proxy_port):
+        _wait_port(port)
+    os.environ.update(S3_ENV)
+    s3_url = f"http://127.0.0.1:{moto_port}"
+    bucket = f"creatives-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=s3_url).create_bucket(Bucket=bucket)
+    name = f"adgen_{uuid.uuid4().hex[:10]}"
+    admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
+    admin.execute(f'CREATE DATABASE "{name}"')
+
+    env = {"ADGEN_HOME": str(folder / "home"), "ADGEN_BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
+           "ADGEN_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}",
+           "ADGEN_STORAGE_URL": f"s3://{bucket}/prod", "ADGEN_S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy_port}", **S3_ENV}
+    pool = _start_pool(env, folder)
+    services = Services(redis_cmd, started[0], proxy_cmd, started[2], s3_url, bucket)
+    yield pool, services
+    _stop_pool(pool)
+    for proc in (services.redis, started[1], services.proxy):
+        proc.terminate()
+        proc.wait(timeout=20)
+    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+def _follow(pool: Pool, spec: Path) -> subprocess.Popen:
+    """`adgen campaign run` with the broker: it sends the jobs and follows them to the end."""
+    return subprocess.Popen([sys.executable, "-m", "adgen", "campaign", "run", str(spec), "--json"], cwd=REPO,
+                            env={**pool.env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _first_job(ctx: Context, status: str, since, timeout: float = 60) -> tuple[str, records.Job]:
+    """The first job of a campaign started after `since` to reach `status`."""
+    from sqlalchemy import select
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with ctx.db() as s:
+            job = s.scalars(select(records.Job).where(records.Job.status == status, records.Job.started_at > since)).first()
+        if job is not None:
+            return job.campaign_id, job
+        assert time.monotonic() < deadline, f"no job {status} in {timeout} s"
+        time.sleep(0.02)
+
+
+def test_redis_restarted_mid_campaign_workers_reconnect_and_it_completes(production, tmp_path, monkeypatch):
+    pool, services = production
+    ctx = _use(pool, monkeypatch)
+    since = records._now()
+    follower = _follow(pool, _spec(tmp_path, "redis-restart", ["google_rsa", "meta_feed", "x_promoted"], audiences=2))
+    campaign_id, _ = _first_job(ctx, "done", since)
+    services.restart_redis(down=2)
+    restarted = records._now()
+    out, err = follower.communicate(timeout=120)
+    assert follower.returncode == 0, err
+    assert json.loads(out) == {"campaign_id": campaign_id, "jobs": {"done": 6}}
+    assert any(j.started_at > restarted for j in _jobs(ctx, campaign_id)), "no job ran after the restart"
+    assert all(proc.poll() is None for proc in pool.procs)
+    _assert_exactly_once(ctx, campaign_id, services.s3_keys(f"campaigns/{campaign_id}/"))
+
+
+def test_s3_unreachable_mid_campaign_jobs_retry_and_nothing_is_lost(production, tmp_path, monkeypatch):
+    pool, services = production
+    ctx = _use(pool, monkeypatch)
+    since = records._now()
+    follower = _follow(pool, _spec(tmp_path, "s3-outage", ["meta_feed", "x_promoted", "linkedin_single_image", "meta_story"]))
+    campaign_id, caught = _first_job(ctx, "running", since)
+    services.proxy.kill()
+    services.proxy.wait()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(pool.env["ADGEN_S3_ENDPOINT_URL"], timeout=1)
+    time.sleep(4)
+    services.proxy = subprocess.Popen(services.proxy_cmd, stdout=subprocess.DEVNULL)
+    _wait_port(int(pool.env["ADGEN_S3_ENDPOINT_URL"].rsplit(":", 1)[1]))
+    back = records._now()
+    out, err = follower.communicate(timeout=120)
+    assert follower.returncode == 0, err
+    assert json.loads(out) == {"campaign_id": campaign_id, "jobs": {"done": 4}}
+    jobs = {j.id: j for j in _jobs(ctx, campaign_id)}
+    assert jobs[caught.id].finished_at > back  # the job running at the outage waited it out and finished
+    _assert_exactly_once(ctx, campaign_id, services.s3_keys(f"campaigns/{campaign_id}/"))
+    assert len(_creatives(ctx, campaign_id)) == 4
