@@ -104,6 +104,6 @@ def cached(key: tuple, load):
     return _loaded[key]
 
 
-def loaded() -> list[tuple]:
-    """Keys of the models this process holds, e.g. ("text", path, "cpu"), for worker status."""
-    return list(_loaded)
+def loaded() -> dict[tuple, object]:
+    """The models this process holds, by key ("text", path, "cpu"): for worker status and benchmarks."""
+    return dict(_loaded)

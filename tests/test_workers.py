@@ -399,3 +399,26 @@ def test_s3_unreachable_mid_campaign_jobs_retry_and_nothing_is_lost(production, 
     assert jobs[caught.id].finished_at > back  # the job running at the outage waited it out and finished
     _assert_exactly_once(ctx, campaign_id, services.s3_keys(f"campaigns/{campaign_id}/"))
     assert len(_creatives(ctx, campaign_id)) == 4
+
+
+def test_reconcile_sends_again_jobs_lost_with_a_dead_worker_or_broker(pool, tmp_path, monkeypatch):
+    ctx = _use(pool, monkeypatch)
+    from datetime import timedelta
+
+    spec = parse_spec(yaml.safe_load(_spec(tmp_path, "lost", ["google_rsa", "meta_feed", "x_promoted"]).read_text()), base_dir=REPO)
+    campaign_id = create_campaign(spec, ctx)
+    stuck, lost, fresh = (j.id for j in _jobs(ctx, campaign_id))
+    long_ago = records._now() - timedelta(hours=1)
+    with ctx.db.begin() as s:  # as a dead worker and a broker that lost its queue leave them
+        job = s.get(records.Job, stuck)
+        job.status, job.started_at, job.attempts, job.queued_at = "running", long_ago, 1, long_ago
+        s.get(records.Job, lost).queued_at = long_ago
+        s.get(records.Job, fresh).queued_at = records._now()  # may still be on its way: left alone
+    assert adgen("workers", "reconcile", campaign_id).stdout.strip() == f"sent again 2 job(s): {lost}, {stuck}"
+    deadline = time.monotonic() + 60
+    while job_counts(campaign_id, ctx).get("done", 0) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    jobs = {j.id: j for j in _jobs(ctx, campaign_id)}
+    assert (jobs[stuck].status, jobs[stuck].attempts, jobs[lost].status, jobs[fresh].status) == ("done", 2, "done", "pending")
+    assert adgen("workers", "reconcile", campaign_id).stdout.strip() == "sent again 0 job(s)"

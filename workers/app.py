@@ -12,11 +12,12 @@ Progress and completion are read from the records, never from task results or ch
 
 import json
 import os
+import time
 from datetime import timedelta
 from pathlib import Path
 
 from celery import Celery, group
-from celery.signals import task_postrun, worker_process_init
+from celery.signals import task_postrun, task_prerun, worker_process_init
 from celery.worker.control import inspect_command
 from kombu import Exchange, Queue
 from sqlalchemy import select, update
@@ -136,10 +137,10 @@ def submit(campaign_id: str, ctx: runner.Context) -> int:
 
 
 def queued_messages() -> int:
-    """Messages waiting in the adgen queues of the broker."""
+    """Messages waiting in the adgen queues of the broker (declaring a queue no worker declared yet)."""
     with app.connection_for_read() as conn:
         channel = conn.default_channel
-        return sum(channel.queue_declare(q, passive=True).message_count for q in QUEUES)
+        return sum(channel.queue_declare(q, durable=True, auto_delete=False).message_count for q in QUEUES)
 
 
 def reconcile(campaign_id: str, ctx: runner.Context) -> list[str]:
@@ -174,22 +175,38 @@ def reconcile(campaign_id: str, ctx: runner.Context) -> list[str]:
     return again
 
 
-# `adgen workers status` asks each worker which models its children hold. The children write what
-# they loaded to a folder of their worker (set by `adgen worker`), and the worker answers from it.
+# `adgen workers status` asks each worker which models its children hold. Each child writes what it
+# loaded, with its job count and seconds inside jobs and model calls (bench/workers.py reads them),
+# to a folder of its worker (set by `adgen worker`), and the worker answers from it.
+
+_jobs_run = {"jobs": 0, "job_seconds": 0.0, "started": 0.0}
+
 
 def _state_dir() -> Path | None:
     folder = os.environ.get("ADGEN_WORKER_STATE")
     return Path(folder) if folder else None
 
 
+@task_prerun.connect
+def _job_started(**_):
+    _jobs_run["started"] = time.perf_counter()
+
+
 @task_postrun.connect
-def _record_loaded_models(**_):
+def _record_state(**_):
+    _jobs_run["jobs"] += 1
+    _jobs_run["job_seconds"] += time.perf_counter() - _jobs_run["started"]
     folder = _state_dir()
     if folder is None:
         return
     from adgen.models import loaded
 
-    state = {"pid": os.getpid(), "models": [{"kind": k[0], "path": k[1], "device": k[2]} for k in loaded()]}
+    held = loaded()
+    state = {
+        "pid": os.getpid(), "jobs": _jobs_run["jobs"], "job_seconds": round(_jobs_run["job_seconds"], 4),
+        "model_seconds": round(sum(m.model_seconds for m in held.values()), 4),
+        "models": [{"kind": k[0], "path": k[1], "device": k[2]} for k in held],
+    }
     tmp = folder / f".{os.getpid()}.json"
     tmp.write_text(json.dumps(state))
     tmp.replace(folder / f"{os.getpid()}.json")

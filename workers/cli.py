@@ -50,7 +50,8 @@ def worker(queues: str = typer.Option("text,image", help="Comma-separated queues
     if device:
         os.environ["ADGEN_DEVICE"] = device
     os.environ["ADGEN_TORCH_THREADS"] = str(threads)
-    os.environ["ADGEN_WORKER_STATE"] = tempfile.mkdtemp(prefix="adgen-worker-")
+    if not os.environ.get("ADGEN_WORKER_STATE"):
+        os.environ["ADGEN_WORKER_STATE"] = tempfile.mkdtemp(prefix="adgen-worker-")
     from workers.app import app
 
     label = (device or os.environ.get("ADGEN_DEVICE") or "auto").replace(":", "")
@@ -94,6 +95,27 @@ def workers_status(timeout: float = typer.Option(2.0, help="Seconds to wait for 
         for child in w["children"]:
             held = ", ".join(f"{m['kind']} {m['path']} on {m['device']}" for m in child["models"]) or "no model yet"
             out.print(f"  child {child['pid']}: {held}", highlight=False)
+
+
+@workers_app.command("reconcile")
+def workers_reconcile(campaign_id: str):
+    """Send again a campaign's jobs lost with a dead worker or a broker that lost its data (what
+    `campaign run` does every 30 s while it follows; use this for detached campaigns, e.g. from cron)."""
+    _broker_or_exit()
+    from adgen.runner import Context, finish_campaign
+    from adgen.settings import get_settings
+    from workers.app import reconcile
+
+    ctx = Context(get_settings())
+    with ctx.db() as s:
+        from adgen import records
+
+        if s.get(records.Campaign, campaign_id) is None:
+            console.print(f"[red]error:[/red] no campaign {campaign_id!r}; see 'adgen campaign list'")
+            raise typer.Exit(2)
+    again = reconcile(campaign_id, ctx)
+    finish_campaign(campaign_id, ctx)
+    out.print(f"sent again {len(again)} job(s)" + (f": {', '.join(again)}" if again else ""), highlight=False)
 
 
 def follow(campaign_id: str, ctx, on_progress: Callable[[dict[str, int]], None], poll: float = 0.5) -> dict[str, int]:
