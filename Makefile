@@ -38,10 +38,11 @@ test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check adgen tests bench
+	$(BIN)/ruff check adgen workers tests bench
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/campaign.py
+	@echo "with Redis at 127.0.0.1:6379 (db 14 is flushed): $(BIN)/python bench/on_workers.py"
 
 clean:
 	rm -rf out .pytest_cache
