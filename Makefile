@@ -53,10 +53,11 @@ ui: $(VENV)/.installed
 	$(BIN)/adgen ui
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check adgen ui tests bench
+	$(BIN)/ruff check adgen workers ui tests bench
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/campaign.py
+	@echo "with Redis at 127.0.0.1:6379 (db 14 is flushed): $(BIN)/python bench/on_workers.py"
 
 clean:
 	rm -rf out .pytest_cache

@@ -41,12 +41,13 @@ def user_errors(fn):
     def wrapper(*args, **kwargs):
         from adgen.export import ExportError
         from adgen.models import ModelError
+        from adgen.records import SchemaError
         from adgen.review import ReviewError
         from adgen.spec import SpecError
 
         try:
             return fn(*args, **kwargs)
-        except (SpecError, ModelError, ReviewError, ExportError, LookupError) as e:
+        except (SpecError, ModelError, ReviewError, ExportError, LookupError, SchemaError) as e:
             console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
@@ -102,23 +103,35 @@ def init():
 @campaign_app.command("run")
 @user_errors
 def campaign_run(spec_file: Path = typer.Argument(..., help="Campaign spec (YAML)."),
-                 json_out: bool = typer.Option(False, "--json", help="Print the result as JSON.")):
-    """Validate a spec, record the campaign and generate every creative, with a progress bar."""
+                 json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+                 detach: bool = typer.Option(False, "--detach", help="With a broker: send the jobs to the workers, print the id and return.")):
+    """Validate a spec, record the campaign and generate every creative, with a progress bar. With
+    ADGEN_BROKER_URL set the jobs run on `adgen worker` processes and this command follows them."""
     from adgen.runner import create_campaign, run_campaign
-    from adgen.spec import load_spec
+    from adgen.spec import SpecError, load_spec
 
+    ctx = _context()
+    if detach and not ctx.settings.broker_url:
+        raise SpecError("--detach: needs ADGEN_BROKER_URL (jobs run on workers); without it the campaign runs here")
     spec = load_spec(spec_file)
     _quiet_model_loading()
-    ctx = _context()
     with _progress() as bar:
         campaign_id = create_campaign(spec, ctx, progress=_model_progress(bar))
         n_jobs = len(spec.products) * len(spec.audiences) * len(spec.placements)
-        task = bar.add_task(f"campaign {spec.campaign}", total=n_jobs)
+        if ctx.settings.broker_url:
+            from workers.cli import run_on_workers
 
-        def on_job(job, status):
-            bar.update(task, advance=1, description=f"{job.audience} / {job.placement}: {status}")
+            counts = run_on_workers(campaign_id, ctx, bar, n_jobs, detach)
+        else:
+            task = bar.add_task(f"campaign {spec.campaign}", total=n_jobs)
 
-        counts = run_campaign(campaign_id, ctx, on_job=on_job)
+            def on_job(job, status):
+                bar.update(task, advance=1, description=f"{job.audience} / {job.placement}: {status}")
+
+            counts = run_campaign(campaign_id, ctx, on_job=on_job)
+    if counts is None:
+        out.print_json(json.dumps({"campaign_id": campaign_id, "jobs": None})) if json_out else out.print(campaign_id)
+        return
     if json_out:
         out.print_json(json.dumps({"campaign_id": campaign_id, "jobs": counts}))
     else:
@@ -312,6 +325,87 @@ def creative_rerender(creative_id: str, out_file: Path = typer.Option(..., "--ou
     out.print(f"{out_file}: {'identical to' if same else 'differs from'} the stored creative")
     if not same:
         sys.exit(1)
+
+
+# Campaign control and distributed generation (workers/). Without ADGEN_BROKER_URL these work on the
+# records alone and re-run failed jobs in this process; Celery is imported only when a broker is set.
+
+@campaign_app.command("status")
+@user_errors
+def campaign_status(campaign_id: str, json_out: bool = typer.Option(False, "--json")):
+    """Progress of a campaign from the records: jobs by status, and why failed jobs failed."""
+    info = _summary(_context(), campaign_id)
+    if json_out:
+        out.print_json(json.dumps({k: info[k] for k in ("id", "status", "jobs", "total", "failed_jobs")}))
+        return
+    done = sum(info["jobs"].get(s, 0) for s in ("done", "failed", "cancelled"))
+    out.print(f"{info['name']} ({info['id']}): {info['status']}, {done} of {sum(info['jobs'].values())} jobs finished")
+    out.print("jobs: " + ", ".join(f"{n} {s}" for s, n in sorted(info["jobs"].items())) + f"; creatives: {info['total']}")
+    for j in info["failed_jobs"]:
+        out.print(f"[red]failed[/red] {j['id']}: {j['error']}", highlight=False)
+
+
+@campaign_app.command("cancel")
+@user_errors
+def campaign_cancel(campaign_id: str):
+    """Cancel the jobs not yet started; jobs already running finish and keep their creatives."""
+    from adgen.runner import cancel_campaign, job_counts
+
+    ctx = _context()
+    _summary(ctx, campaign_id)
+    n = cancel_campaign(campaign_id, ctx)
+    out.print(f"cancelled {n} job(s); {job_counts(campaign_id, ctx).get('running', 0)} running will finish")
+
+
+@campaign_app.command("retry-failed")
+@user_errors
+def campaign_retry_failed(campaign_id: str):
+    """Run the failed jobs again (done and cancelled jobs are left alone): on the workers when a
+    broker is set (follow with `campaign status`), else here with a progress bar."""
+    from adgen.runner import reset_failed, run_campaign
+
+    ctx = _context()
+    _summary(ctx, campaign_id)
+    ids = reset_failed(campaign_id, ctx)
+    if not ids:
+        out.print("no failed jobs")
+        return
+    if ctx.settings.broker_url:
+        from workers.app import enqueue
+
+        enqueue(ids, ctx)
+        out.print(f"sent {len(ids)} failed job(s) to the workers")
+        return
+    _quiet_model_loading()
+    with _progress() as bar:
+        task = bar.add_task("retrying failed jobs", total=len(ids))
+        counts = run_campaign(campaign_id, ctx, on_job=lambda job, status: bar.update(task, advance=1) if job.id in ids else None)
+    out.print("jobs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    if counts.get("failed"):
+        raise typer.Exit(1)
+
+
+db_app = typer.Typer(help="The records database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade():
+    """Migrate the records database (ADGEN_DATABASE_URL, or SQLite under ADGEN_HOME) to this adgen's schema."""
+    from adgen.records import upgrade
+    from adgen.settings import get_settings
+
+    settings = get_settings()
+    if settings.database.startswith("sqlite:///"):
+        settings.home.mkdir(parents=True, exist_ok=True)
+    before, after = upgrade(settings.database)
+    out.print(f"records at schema {after}" + ("" if before == after else f" (was {before or 'empty'})"))
+
+
+from workers.cli import worker, workers_app  # noqa: E402  (typer and rich only; Celery loads inside)
+
+app.command("worker")(worker)
+app.add_typer(workers_app, name="workers")
 
 
 # The web app's commands (accounts and the server) live with the web app.

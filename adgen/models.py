@@ -102,3 +102,8 @@ def cached(key: tuple, load):
     if key not in _loaded:
         _loaded[key] = load()
     return _loaded[key]
+
+
+def loaded() -> dict[tuple, object]:
+    """The models this process holds, by key ("text", path, "cpu"): for worker status and benchmarks."""
+    return dict(_loaded)

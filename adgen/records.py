@@ -2,16 +2,39 @@
 
 SQLite under ADGEN_HOME by default; ADGEN_DATABASE_URL selects another database (PostgreSQL in
 production). A creative row carries its whole lineage, so it can be explained and re-rendered.
+
+The schema is versioned with Alembic (adgen/migrations). An empty database is created from these
+models and stamped with the newest revision on first use, without loading Alembic; a database at an
+older revision is refused until `adgen db upgrade` migrates it.
 """
 
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint, create_engine, event
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from adgen.settings import Settings
+
+SCHEMA_REVISION = "0003"  # the newest file in adgen/migrations/versions; a test keeps them in step
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class SchemaError(RuntimeError):
+    """The records database is at another schema revision than this adgen needs."""
 
 
 def _now() -> datetime:
@@ -67,9 +90,11 @@ class Job(Base):
     placement: Mapped[str] = mapped_column(String(100))
     variants: Mapped[int] = mapped_column(Integer)
     seed: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, running, done, failed
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, running, done, failed, cancelled
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    queued_at: Mapped[datetime | None]  # when last sent to the workers; the reconciler's clock for lost messages
+    claimed_by: Mapped[str | None] = mapped_column(String(200))  # host/pid of the process that ran it last
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     replaces: Mapped[str | None] = mapped_column(String(40))  # the creative this job makes again with a new seed
@@ -138,17 +163,62 @@ _engines: dict[str, Engine] = {}
 
 def engine_for(url: str) -> Engine:
     if url not in _engines:
-        engine = create_engine(url)
-        if url.startswith("sqlite"):
-            @event.listens_for(engine, "connect")
-            def _pragmas(conn, _record):
-                # WAL lets readers (the report, the UI) work while a runner writes.
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA foreign_keys=ON")
-                conn.execute("PRAGMA busy_timeout=10000")
-        Base.metadata.create_all(engine)
+        engine = _engine(url)
+        _prepare(engine)
         _engines[url] = engine
     return _engines[url]
+
+
+def _engine(url: str) -> Engine:
+    # pool_pre_ping: a worker outlives database restarts; a dropped connection is replaced, not used.
+    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    if url.startswith("sqlite"):
+        @event.listens_for(engine, "connect")
+        def _pragmas(conn, _record):
+            # WAL lets readers (the report, the UI) work while a runner writes.
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=10000")
+    return engine
+
+
+def _prepare(engine: Engine) -> None:
+    """Create an empty database at the newest revision; refuse one at another revision."""
+    with engine.begin() as conn:
+        tables = set(inspect(conn).get_table_names())
+        if not tables & set(Base.metadata.tables):
+            Base.metadata.create_all(conn)
+            conn.execute(text("CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32) NOT NULL, "
+                              "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"))
+            conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": SCHEMA_REVISION})
+            return
+        version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar() if "alembic_version" in tables else None
+    if version != SCHEMA_REVISION:
+        raise SchemaError(f"the records database is at schema revision {version or 'none (made before migrations)'}; "
+                          f"this adgen needs {SCHEMA_REVISION}: run 'adgen db upgrade'")
+
+
+def upgrade(url: str) -> tuple[str | None, str]:
+    """Migrate the database to the newest revision; returns (revision before, revision after). A
+    database made before migrations existed (adgen 0.1) is recognised as revision 0001."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    engine = _engine(url)
+    with engine.begin() as conn:
+        tables = set(inspect(conn).get_table_names())
+        before = conn.execute(text("SELECT version_num FROM alembic_version")).scalar() if "alembic_version" in tables else None
+        config.attributes["connection"] = conn
+        if before is None and "jobs" in tables:
+            command.stamp(config, "0001")
+            before = "0001"
+        command.upgrade(config, "head")
+        after = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    engine.dispose()
+    _engines.pop(url, None)
+    return before, after
 
 
 def open_db(settings: Settings) -> sessionmaker[Session]:

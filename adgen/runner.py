@@ -9,6 +9,8 @@ job already done is left alone; creative rows and storage keys are deterministic
 
 import hashlib
 import io
+import os
+import socket
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from adgen.prompts import NEGATIVE_IMAGE_PROMPT, copy_messages, image_prompt
 from adgen.render import encode_png, render_creative
 from adgen.settings import Settings
 from adgen.spec import CampaignSpec, SpecError
-from adgen.storage import Storage, open_storage
+from adgen.storage import Storage, StorageError, open_storage
 
 if TYPE_CHECKING:
     from adgen.image import ImageModel
@@ -137,12 +139,15 @@ def image_model_for(ref: dict, ctx: Context) -> "ImageModel":
 
 
 def _claim(job_id: str, ctx: Context) -> bool:
-    """Compare-and-set pending/failed -> running; False when the job is done or taken."""
+    """Compare-and-set pending/failed/running -> running; False when the job is done, cancelled or
+    missing. A running job is taken over: it is seen again only when its worker died (the broker
+    redelivers it) or the reconciler gave up on it, and its effects are idempotent either way."""
     with ctx.db.begin() as s:
         result = s.execute(
             update(records.Job)
             .where(records.Job.id == job_id, records.Job.status.in_(("pending", "failed", "running")))
-            .values(status="running", attempts=records.Job.attempts + 1, started_at=records._now(), error=None)
+            .values(status="running", attempts=records.Job.attempts + 1, started_at=records._now(), error=None,
+                    claimed_by=f"{socket.gethostname()}/{os.getpid()}")
         )
         return result.rowcount == 1
 
@@ -175,25 +180,55 @@ def image_seeds(job: records.Job) -> list[int]:
     return [(job.seed + v) % 2**31 for v in range(job.variants)]
 
 
-def run_job(job_id: str, ctx: Context) -> str:
+def run_job(job_id: str, ctx: Context, retry: bool = False) -> str:
     """Generate, render, check and record every creative of one job. Returns the job's final status.
     Safe to call again for the same job: a finished job is skipped, and rows and keys are overwritten,
-    never duplicated."""
+    never duplicated. With `retry`, a transient error (storage, database, network) puts the job back
+    to pending for the caller to try again; any other error, or any error without `retry`, fails it."""
     if not _claim(job_id, ctx):
         with ctx.db() as s:
-            return s.get(records.Job, job_id).status
+            job = s.get(records.Job, job_id)
+            if job is None:
+                raise LookupError(f"no job {job_id!r}")
+            return job.status
     try:
         _generate(job_id, ctx)()
     except Exception as e:
-        _fail(job_id, ctx, e)
+        if retry and is_transient(e):
+            _release(job_id, ctx, e)
+        else:
+            _fail(job_id, ctx, e)
         raise
     return "done"
 
 
-def _fail(job_id: str, ctx: Context, error: Exception) -> None:
+def is_transient(error: Exception) -> bool:
+    """Errors worth another try: an unreachable storage or database, a dropped connection. A missing
+    file or model folder is not one of them."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    return isinstance(error, StorageError | ConnectionError | TimeoutError | OperationalError | InterfaceError)
+
+
+def _fail(job_id: str, ctx: Context, error: Exception | str) -> None:
+    """Mark a running job failed with its reason. Only a job still running changes, so a late failure
+    of a duplicate run never overwrites a job that is done or was cancelled."""
+    reason = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
     with ctx.db.begin() as s:
-        job = s.get(records.Job, job_id)
-        job.status, job.error, job.finished_at = "failed", f"{type(error).__name__}: {error}", records._now()
+        s.execute(
+            update(records.Job).where(records.Job.id == job_id, records.Job.status == "running")
+            .values(status="failed", error=reason, finished_at=records._now())
+        )
+
+
+def _release(job_id: str, ctx: Context, error: Exception) -> None:
+    """Put a running job back to pending (to be tried again), keeping the reason it stopped."""
+    with ctx.db.begin() as s:
+        s.execute(
+            update(records.Job).where(records.Job.id == job_id, records.Job.status == "running")
+            .values(status="pending", error=f"will retry after {type(error).__name__}: {error}",
+                    queued_at=records._now())
+        )
 
 
 def _generate(job_id: str, ctx: Context) -> Callable[[], None]:
@@ -326,17 +361,57 @@ def run_campaign(campaign_id: str, ctx: Context, on_job: Callable[[records.Job, 
     return finish_campaign(campaign_id, ctx)
 
 
+def job_counts(campaign_id: str, ctx: Context) -> dict[str, int]:
+    """How many of a campaign's jobs are pending, running, done, failed or cancelled."""
+    from sqlalchemy import func
+
+    with ctx.db() as s:
+        rows = s.execute(
+            select(records.Job.status, func.count()).where(records.Job.campaign_id == campaign_id)
+            .group_by(records.Job.status)
+        )
+        return dict(rows.all())
+
+
 def finish_campaign(campaign_id: str, ctx: Context) -> dict:
+    """Settle the campaign's status from its jobs' (done, failed, cancelled or still going)."""
+    counts = job_counts(campaign_id, ctx)
     with ctx.db.begin() as s:
         campaign = s.get(records.Campaign, campaign_id)
-        counts: dict[str, int] = {}
-        for job in campaign.jobs:
-            counts[job.status] = counts.get(job.status, 0) + 1
-        if counts.get("done", 0) == len(campaign.jobs):
-            campaign.status = "done"
-        elif not counts.get("pending") and not counts.get("running"):
+        if counts.get("pending") or counts.get("running"):
+            pass
+        elif counts.get("failed"):
             campaign.status = "failed"
-        return counts
+        elif counts.get("cancelled"):
+            campaign.status = "cancelled"
+        else:
+            campaign.status = "done"
+    return counts
+
+
+def cancel_campaign(campaign_id: str, ctx: Context) -> int:
+    """Cancel every job not yet started; jobs already running finish. Returns how many were cancelled."""
+    with ctx.db.begin() as s:
+        result = s.execute(
+            update(records.Job).where(records.Job.campaign_id == campaign_id, records.Job.status == "pending")
+            .values(status="cancelled", finished_at=records._now())
+        )
+        s.get(records.Campaign, campaign_id).status = "cancelled"
+        return result.rowcount
+
+
+def reset_failed(campaign_id: str, ctx: Context) -> list[str]:
+    """Put a campaign's failed jobs back to pending (done and cancelled ones stay); returns their ids."""
+    with ctx.db.begin() as s:
+        ids = list(s.scalars(select(records.Job.id).where(
+            records.Job.campaign_id == campaign_id, records.Job.status == "failed").order_by(records.Job.position)))
+        s.execute(
+            update(records.Job).where(records.Job.id.in_(ids), records.Job.status == "failed")
+            .values(status="pending", error=None, finished_at=None, queued_at=records._now())
+        )
+        if ids:
+            s.get(records.Campaign, campaign_id).status = "running"
+        return ids
 
 
 def regenerate(ctx: Context, creative_id: str, seed: int, reviewer: str) -> str:

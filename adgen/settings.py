@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = Field(default=None, description="Endpoint of an S3-compatible server (MinIO, moto); default: AWS.")
     models: Path | None = Field(default=None, description="Folder of the offline default models; default: models/ under home.")
     device: str | None = Field(default=None, description="torch device for models (cpu, cuda, cuda:1); default: cuda when present.")
+    broker_url: str | None = Field(default=None, description="Celery broker (redis://host:6379/0): campaigns run on `adgen worker` processes; default: in-process.")
+    job_time_limit: int = Field(default=1800, ge=10, description="Seconds one job may run on a worker before it is killed; the broker's redelivery timeout and the reconciler are derived from it.")
 
     def model_post_init(self, _context) -> None:
         self.home = self.home.expanduser().resolve()

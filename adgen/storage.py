@@ -6,10 +6,15 @@ creative twice overwrites one object instead of leaving two. boto3 is imported h
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
 from adgen.settings import Settings
+
+
+class StorageError(OSError):
+    """The storage could not be reached or refused a request; worth another try later."""
 
 
 class Storage(Protocol):
@@ -63,10 +68,12 @@ class S3Storage:
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
-        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type)
+        with _storage_errors(key):
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type)
 
     def get(self, key: str) -> bytes:
-        return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        with _storage_errors(key):
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
 
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError
@@ -83,6 +90,17 @@ class S3Storage:
         return self.client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)}, ExpiresIn=expires
         )
+
+
+@contextmanager
+def _storage_errors(key: str):
+    """botocore's errors as StorageError, so callers can tell an outage from a bug without botocore."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (BotoCoreError, ClientError) as e:
+        raise StorageError(f"S3 {key}: {e}") from e
 
 
 def open_storage(settings: Settings) -> Storage:

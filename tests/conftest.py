@@ -30,7 +30,7 @@ def home(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "adgen-home"
     monkeypatch.setenv("ADGEN_HOME", str(home))
     monkeypatch.setenv("ADGEN_MODELS", str(MODELS))
-    for var in ("ADGEN_DATABASE_URL", "ADGEN_STORAGE_URL", "ADGEN_S3_ENDPOINT_URL", "ADGEN_DEVICE"):
+    for var in ("ADGEN_DATABASE_URL", "ADGEN_STORAGE_URL", "ADGEN_S3_ENDPOINT_URL", "ADGEN_DEVICE", "ADGEN_BROKER_URL"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(REPO)
     return home

@@ -1,0 +1,230 @@
+"""The Celery app and its one task: `run_job` on a fleet of worker processes.
+
+The task is thin: it takes a job id and calls `adgen.runner.run_job`, which loads the job from the
+records, runs the models (loaded lazily in this child process, once, and kept resident), stores
+the creatives under deterministic keys and marks the job done in the same transaction as its rows.
+Nothing but job ids goes through the broker, and no task waits on another.
+
+Delivery is at least once (late acks, redelivery when a worker dies); effects are exactly once
+because a job is claimed by compare-and-set and every row and object has a deterministic id.
+Progress and completion are read from the records, never from task results or chords.
+"""
+
+import json
+import os
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from celery import Celery, group
+from celery.signals import task_postrun, task_prerun, worker_process_init
+from celery.worker.control import inspect_command
+from kombu import Exchange, Queue
+from sqlalchemy import select, update
+
+from adgen import records, runner
+from adgen.platforms import placement
+from adgen.settings import Settings, get_settings
+
+QUEUES = ("text", "image")  # text-only placements (search ads) need no image model
+MAX_RETRIES = 5  # transient errors (storage, database) per job, with exponential backoff
+MAX_ATTEMPTS = 3  # runs of a job lost with its worker before it is failed
+LOST_AFTER = 120  # seconds a pending job may sit unclaimed with empty queues before it is sent again
+
+
+def make_app(settings: Settings) -> Celery:
+    """Celery configured for long GPU jobs: one job per child at a time, acknowledged only when
+    done, redelivered when the child dies, killed when it runs past the job time limit."""
+    limit = settings.job_time_limit
+    app = Celery("adgen", broker=settings.broker_url, set_as_current=False)
+    app.conf.update(
+        task_queues=[Queue(q, Exchange(q), routing_key=q) for q in QUEUES],
+        task_default_queue="text",
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,  # progress lives in the records
+        # The hard limit kills the child (prefork honours it); the soft one lets the job record why.
+        task_time_limit=limit,
+        task_soft_time_limit=max(limit - 30, limit * 9 // 10),
+        # A message comes back only after this; it must outlast the longest job plus a retry's wait,
+        # or a job still running is delivered a second time.
+        broker_transport_options={"visibility_timeout": limit + 600},
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        # A replacement child imports torch and may load a model before it reports in.
+        worker_proc_alive_timeout=120,
+        worker_max_tasks_per_child=1000,
+        worker_max_memory_per_child=16 * 1024 * 1024,  # KiB: a child over 16 GiB is replaced after its job
+        worker_send_task_events=False,
+    )
+    return app
+
+
+app = make_app(get_settings())
+_ctx: runner.Context | None = None
+
+
+def context() -> runner.Context:
+    """The child's own settings, database engine and storage client, made after the fork."""
+    global _ctx
+    if _ctx is None:
+        _ctx = runner.Context(get_settings())
+    return _ctx
+
+
+@worker_process_init.connect
+def _child_started(**_):
+    """In each child, after the fork: torch threads per process (processes x threads <= cores), and
+    no loading bars in the worker's log."""
+    import torch
+    from diffusers.utils import logging as diffusers_logging
+
+    torch.set_num_threads(int(os.environ.get("ADGEN_TORCH_THREADS", "1")))
+    diffusers_logging.disable_progress_bar()
+
+
+@app.task(name="adgen.run_job", bind=True, max_retries=MAX_RETRIES)
+def run_job(self, job_id: str) -> str:
+    """Run one job; a transient error puts it back to pending and retries later with backoff."""
+    retries_left = self.request.retries < MAX_RETRIES
+    ctx = context()
+    try:
+        status = runner.run_job(job_id, ctx, retry=retries_left)
+    except Exception as e:
+        if retries_left and runner.is_transient(e):
+            raise self.retry(exc=e, countdown=min(2**self.request.retries, 30)) from e
+        _settle(job_id, ctx)
+        raise
+    _settle(job_id, ctx)
+    return status
+
+
+def _settle(job_id: str, ctx: runner.Context) -> None:
+    """The last job of a campaign to finish sets the campaign's status (done, failed, cancelled)."""
+    with ctx.db() as s:
+        campaign_id = s.scalar(select(records.Job.campaign_id).where(records.Job.id == job_id))
+    if campaign_id:
+        runner.finish_campaign(campaign_id, ctx)
+
+
+def queue_for(placement_name: str) -> str:
+    return "image" if placement(placement_name).image else "text"
+
+
+def enqueue(job_ids: list[str], ctx: runner.Context) -> None:
+    """Send jobs to the workers as one group (no chord: completion is read from the records).
+    Jobs go out in campaign order, so one campaign's jobs, which share its adapters, arrive together
+    and a worker keeps the same adapter active across them."""
+    if not job_ids:
+        return
+    with ctx.db.begin() as s:
+        s.execute(update(records.Job).where(records.Job.id.in_(job_ids)).values(queued_at=records._now()))
+        jobs = s.execute(select(records.Job.id, records.Job.placement, records.Job.position)
+                         .where(records.Job.id.in_(job_ids)).order_by(records.Job.position)).all()
+    group(run_job.si(job_id).set(queue=queue_for(name)) for job_id, name, _ in jobs).apply_async()
+
+
+def submit(campaign_id: str, ctx: runner.Context) -> int:
+    """Mark a campaign running and send its unfinished jobs to the workers; returns how many."""
+    with ctx.db.begin() as s:
+        campaign = s.get(records.Campaign, campaign_id)
+        campaign.status = "running"
+        ids = [j.id for j in campaign.jobs if j.status in ("pending", "failed")]
+    enqueue(ids, ctx)
+    return len(ids)
+
+
+def queued_messages() -> int:
+    """Messages waiting in the adgen queues of the broker (declaring a queue no worker declared yet)."""
+    with app.connection_for_read() as conn:
+        channel = conn.default_channel
+        return sum(channel.queue_declare(q, durable=True, auto_delete=False).message_count for q in QUEUES)
+
+
+def reconcile(campaign_id: str, ctx: runner.Context) -> list[str]:
+    """Send again the jobs lost with a dead worker; returns their ids.
+
+    A job still `running` past the job time limit has no live worker (the pool would have killed
+    it): it goes back to pending and out again, or fails after MAX_ATTEMPTS. A job `pending` for
+    LOST_AFTER seconds while the queues are empty lost its message (a broker that lost its data).
+    Sending a job twice is harmless: the claim lets one run do the work."""
+    now = records._now()
+    dead = now - timedelta(seconds=ctx.settings.job_time_limit + 60)
+    with ctx.db() as s:
+        jobs = s.scalars(select(records.Job).where(
+            records.Job.campaign_id == campaign_id, records.Job.status.in_(("pending", "running")))).all()
+    stuck = [j for j in jobs if j.status == "running" and j.started_at and j.started_at < dead]
+    waiting = [j for j in jobs if j.status == "pending" and j.queued_at and j.queued_at < now - timedelta(seconds=LOST_AFTER)]
+    if waiting and queued_messages():
+        waiting = []
+    again = [j.id for j in waiting]
+    for job in stuck:
+        reason = f"worker lost: no result {ctx.settings.job_time_limit} s after attempt {job.attempts} started"
+        if job.attempts >= MAX_ATTEMPTS:
+            runner._fail(job.id, ctx, reason)
+            continue
+        with ctx.db.begin() as s:
+            moved = s.execute(update(records.Job).where(records.Job.id == job.id, records.Job.status == "running",
+                                                        records.Job.started_at == job.started_at)
+                              .values(status="pending", error=reason)).rowcount
+        if moved:
+            again.append(job.id)
+    enqueue(again, ctx)
+    return again
+
+
+# `adgen workers status` asks each worker which models its children hold. Each child writes what it
+# loaded, with its job count and seconds inside jobs and model calls (bench/workers.py reads them),
+# to a folder of its worker (set by `adgen worker`), and the worker answers from it.
+
+_jobs_run = {"jobs": 0, "job_seconds": 0.0, "started": 0.0}
+
+
+def _state_dir() -> Path | None:
+    folder = os.environ.get("ADGEN_WORKER_STATE")
+    return Path(folder) if folder else None
+
+
+@task_prerun.connect
+def _job_started(**_):
+    _jobs_run["started"] = time.perf_counter()
+
+
+@task_postrun.connect
+def _record_state(**_):
+    _jobs_run["jobs"] += 1
+    _jobs_run["job_seconds"] += time.perf_counter() - _jobs_run["started"]
+    folder = _state_dir()
+    if folder is None:
+        return
+    from adgen.models import loaded
+
+    held = loaded()
+    state = {
+        "pid": os.getpid(), "jobs": _jobs_run["jobs"], "job_seconds": round(_jobs_run["job_seconds"], 4),
+        "model_seconds": round(sum(m.model_seconds for m in held.values()), 4),
+        "models": [{"kind": k[0], "path": k[1], "device": k[2]} for k in held],
+    }
+    tmp = folder / f".{os.getpid()}.json"
+    tmp.write_text(json.dumps(state))
+    tmp.replace(folder / f"{os.getpid()}.json")
+
+
+@inspect_command()
+def adgen_models(state) -> list[dict]:
+    """The models loaded in each live child of this worker."""
+    folder = _state_dir()
+    if folder is None:
+        return []
+    found = []
+    for path in sorted(folder.glob("*.json")):
+        info = json.loads(path.read_text())
+        try:
+            os.kill(info["pid"], 0)  # a child replaced after a crash or max_tasks_per_child is gone
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)
+            continue
+        found.append(info)
+    return found
