@@ -1,7 +1,8 @@
 """Where the web app sends a campaign to be made: one function, `start_campaign`.
 
-By default a runner process (`adgen campaign resume ID`) makes every unfinished job, so no model is
-ever loaded in the web server. Routing to the Celery workers belongs here and nowhere else.
+With ADGEN_BROKER_URL set, the campaign's pending jobs go to the Celery workers. Otherwise a runner
+process (`adgen campaign resume ID`) makes every unfinished job. Either way no model is ever loaded
+in the web server, and the UI follows progress in the records.
 """
 
 import os
@@ -55,6 +56,11 @@ def _run_until_done(ctx: Context, campaign_id: str) -> None:
 def start_campaign(campaign_id: str, ctx: Context) -> None:
     """Make the campaign's pending jobs in the background and return at once; the UI polls the
     records. Calling it again while a runner works on the campaign only makes it take another pass."""
+    if ctx.settings.broker_url:
+        from workers.app import submit
+
+        submit(campaign_id, ctx)  # a job sent twice is harmless: the claim lets one run do the work
+        return
     with _lock:
         if campaign_id in _active:
             return
