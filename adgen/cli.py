@@ -39,6 +39,7 @@ def user_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        from adgen.adapters import AdapterError
         from adgen.export import ExportError
         from adgen.models import ModelError
         from adgen.review import ReviewError
@@ -46,7 +47,7 @@ def user_errors(fn):
 
         try:
             return fn(*args, **kwargs)
-        except (SpecError, ModelError, ReviewError, ExportError, LookupError) as e:
+        except (SpecError, ModelError, ReviewError, ExportError, AdapterError, LookupError) as e:
             console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
@@ -291,3 +292,10 @@ def creative_rerender(creative_id: str, out_file: Path = typer.Option(..., "--ou
     out.print(f"{out_file}: {'identical to' if same else 'differs from'} the stored creative")
     if not same:
         sys.exit(1)
+
+
+# Brand adapters: training and the registry live in finetune/ and are registered here.
+from finetune.cli import adapters_app, finetune_app  # noqa: E402 (they reuse the helpers above)
+
+app.add_typer(finetune_app, name="finetune")
+app.add_typer(adapters_app, name="adapters")
