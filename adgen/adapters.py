@@ -58,7 +58,7 @@ def parse_ref(ref: str, kind: str | None = None) -> AdapterRef:
     if not m or m["kind"] not in KINDS:
         raise AdapterError(f"{ref!r} is not an adapter ref; use brand/text@vN, brand/image@latest, ...")
     if kind and m["kind"] != kind:
-        raise AdapterError(f"{ref!r} is a {m['kind']} adapter; a {kind} adapter is needed here")
+        raise AdapterError(f"{ref!r} is not a {kind} adapter; use {m['brand']}/{kind}@vN or {m['brand']}/{kind}@latest")
     return AdapterRef(m["brand"], m["kind"], m["version"] or "latest")
 
 

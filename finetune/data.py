@@ -119,7 +119,7 @@ def read_text_data(path: Path, brand_name: str, skip_bad: bool = False) -> TextD
                 raise ValueError('a row needs "text", or "product", "audience", "placement" and "copy"')
         except ValueError as e:
             if not skip_bad:
-                raise DataError(f"{path}:{number}: {e}" + ("" if "line" in str(e) else "; fix it or pass --skip-bad")) from None
+                raise DataError(f"{path}:{number}: {e}; fix the row or pass --skip-bad") from None
             skipped.append(f"{path}:{number}: {e}")
     if not examples:
         raise DataError(f"{path}: no usable rows")

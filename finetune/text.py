@@ -15,6 +15,7 @@ import math
 import random
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -64,13 +65,14 @@ def _batch(rows: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, to
 
 
 @torch.no_grad()
-def evaluate(model, rows, pad_id: int, batch_size: int = 16) -> dict:
+def evaluate(model, rows, pad_id: int, autocast=nullcontext, batch_size: int = 16) -> dict:
     """Validation loss per answer token and its perplexity."""
     model.eval()
     total, tokens = 0.0, 0
     for i in range(0, len(rows), batch_size):
         batch = {k: v.to(model.device) for k, v in _batch(rows[i : i + batch_size], pad_id).items()}
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
+        with autocast():
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1]
         target = batch["labels"][:, 1:]
         loss = torch.nn.functional.cross_entropy(logits.float().transpose(1, 2), target, ignore_index=-100, reduction="sum")
         total, tokens = total + loss.item(), tokens + int((target != -100).sum())
@@ -127,7 +129,7 @@ def train_text(
         r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout, target_modules=targets, task_type="CAUSAL_LM",
     ))
     model.to(accelerator.device)
-    before = evaluate(model, val_rows, tokenizer.pad_token_id)  # LoRA starts as a no-op: this is the base model
+    before = evaluate(model, val_rows, tokenizer.pad_token_id, accelerator.autocast)  # LoRA starts as a no-op: this is the base model
 
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate,
                                   weight_decay=config.weight_decay)
@@ -164,7 +166,7 @@ def train_text(
             progress(step + 1, config.steps, losses[-1])
         done = step + 1
         if config.checkpoint_every and done % config.checkpoint_every == 0 and done < config.steps:
-            validation.append((done, evaluate(accelerator.unwrap_model(model), val_rows, tokenizer.pad_token_id)["loss"]))
+            validation.append((done, evaluate(accelerator.unwrap_model(model), val_rows, tokenizer.pad_token_id, accelerator.autocast)["loss"]))
             if accelerator.is_main_process:
                 _save_checkpoint(out / "checkpoints" / f"step-{done}", {
                     "adapter": get_peft_model_state_dict(accelerator.unwrap_model(model)),
@@ -172,7 +174,7 @@ def train_text(
                     "losses": losses, "validation": validation, "config": dataclasses.asdict(config), "data": data.hash,
                 })
     seconds = round(time.perf_counter() - began, 1)
-    after = evaluate(accelerator.unwrap_model(model), val_rows, tokenizer.pad_token_id)
+    after = evaluate(accelerator.unwrap_model(model), val_rows, tokenizer.pad_token_id, accelerator.autocast)
     validation.append((config.steps, after["loss"]))
 
     metrics = {

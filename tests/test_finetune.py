@@ -4,6 +4,7 @@ made by stock peft / diffusers code, the review feedback loop, resume, and bad i
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,13 +12,14 @@ import torch
 import yaml
 from PIL import Image
 
-from tests.conftest import EXAMPLE, REPO, adgen
+from tests.conftest import EXAMPLE, MODELS, REPO, adgen
+from tests.test_backends import s3, s3_server  # noqa: F401, F811 (the moto server fixtures)
 
 BRAND_COPY = REPO / "examples" / "northwind-copy.jsonl"
 BRAND_WORDS = ("velvet", "steeped", "roast", "sip")
 
 TEXT_RECIPE = {"kind": "text", "base": "default", "hyperparameters": {
-    "steps": 40, "batch_size": 8, "learning_rate": 0.001, "checkpoint_every": 20, "seed": 0}}
+    "steps": 40, "batch_size": 4, "learning_rate": 0.002, "checkpoint_every": 20, "seed": 0}}
 IMAGE_RECIPE = {"kind": "image", "base": "default", "hyperparameters": {
     "steps": 12, "batch_size": 2, "learning_rate": 0.001, "validation_every": 6, "validation_steps": 4,
     "checkpoint_every": 6, "seed": 0, "rank": 4, "alpha": 4}}
@@ -66,7 +68,7 @@ def trained(tmp_path_factory, default_models):
     """One home with a text and an image adapter trained by `adgen finetune`, shared by this module."""
     home = tmp_path_factory.mktemp("adapters-home")
     work = tmp_path_factory.mktemp("adapters-work")
-    env = {"ADGEN_HOME": str(home)}
+    env = {"ADGEN_HOME": str(home), "ADGEN_MODELS": str(MODELS)}  # set before the per-test `home` fixture runs
     text = adgen("finetune", "text", "--brand", "northwind", "--data", str(BRAND_COPY),
                  "--config", _recipe(work, TEXT_RECIPE), env=env)
     image = adgen("finetune", "image", "--brand", "northwind", "--images", str(_images(work / "photos")),
@@ -153,12 +155,19 @@ def test_adapters_made_by_stock_peft_and_diffusers_register_and_run_in_a_campaig
     from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
     from transformers import AutoModelForCausalLM
 
-    torch.manual_seed(0)
+    def nudge(model):  # a small non-zero update, as a trained adapter would be (fresh LoRA B is zero)
+        torch.manual_seed(0)
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.data.normal_(0, 0.01)
+
     text = get_peft_model(AutoModelForCausalLM.from_pretrained(default_models["text"]),
-                          LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+                          LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+    nudge(text)
     text.save_pretrained(tmp_path / "peft-adapter")
     pipe = AutoPipelineForText2Image.from_pretrained(default_models["image"])
-    pipe.unet.add_adapter(LoraConfig(r=4, target_modules=["to_q", "to_v"], init_lora_weights="gaussian"))
+    pipe.unet.add_adapter(LoraConfig(r=4, target_modules=["to_q", "to_v"]))
+    nudge(pipe.unet)
     type(pipe).save_lora_weights(tmp_path / "sd-lora", unet_lora_layers=convert_state_dict_to_diffusers(
         get_peft_model_state_dict(pipe.unet)))
 
@@ -223,7 +232,7 @@ def test_an_interrupted_run_resumes_to_the_same_adapter(tmp_path, default_models
     assert resumed["validation_after"]["loss"] == pytest.approx(whole["validation_after"]["loss"], abs=1e-4)
 
 
-def test_registry_on_s3(s3, tmp_path):
+def test_registry_on_s3(s3, tmp_path):  # noqa: F811
     from adgen.adapters import AdapterError, fetch, push, resolve
     from adgen.settings import Settings
     from adgen.storage import open_storage
@@ -242,9 +251,6 @@ def test_registry_on_s3(s3, tmp_path):
     assert (local / "adapter_model.safetensors").read_bytes() == b"weights-2" and local.name == second.hash
     with pytest.raises(AdapterError, match="northwind/text@v7"):
         resolve(storage, "northwind/text@v7")
-
-
-from tests.test_backends import s3, s3_server  # noqa: E402, F401  (the moto server fixtures)
 
 
 @pytest.mark.parametrize("content, message", [
@@ -308,4 +314,18 @@ def test_unknown_base_and_unknown_ref_and_mismatched_base_exit_2(in_trained, tmp
 
 def test_adapter_refs_are_checked_when_the_spec_loads(tmp_path):
     result = adgen("campaign", "run", _spec(tmp_path, adapters={"text": "northwind/image@v1"}), check=False)
-    assert result.returncode == 2 and "is a image adapter; a text adapter is needed" in result.stderr
+    assert result.returncode == 2 and "adapters.text" in result.stderr and "is not a text adapter" in result.stderr
+
+
+def test_every_shipped_recipe_loads_and_bad_fields_are_named(tmp_path):
+    from finetune.config import RECIPES, ImageConfig, RecipeError, TextConfig, load_recipe
+
+    for recipe in RECIPES.iterdir():
+        if recipe.name.endswith(".yaml"):
+            kind = yaml.safe_load(recipe.read_text())["kind"]
+            config, base = load_recipe(Path(str(recipe)), TextConfig if kind == "text" else ImageConfig, kind)
+            assert config.steps > 0 and base
+    with pytest.raises(RecipeError, match="hyperparameters.rnak is not a field"):
+        load_recipe(Path(_recipe(tmp_path, TEXT_RECIPE, rnak=4)), TextConfig, "text")
+    with pytest.raises(RecipeError, match="learning_rate: 5.0 is outside"):
+        load_recipe(Path(_recipe(tmp_path, TEXT_RECIPE, learning_rate=5.0)), TextConfig, "text")
