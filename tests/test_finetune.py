@@ -185,23 +185,28 @@ def test_adapters_made_by_stock_peft_and_diffusers_register_and_run_in_a_campaig
 
 
 def test_approved_copy_becomes_the_next_training_set(in_trained, tmp_path):
-    campaign_id = _run(_spec(tmp_path, placements=["meta_feed"], variants=3))
-    ids = [e["id"] for e in _export(campaign_id, tmp_path / "all")]
-    adgen("review", "edit", ids[0], "--field", "headline", "--text", "Velvet roast for busy mornings")
-    adgen("review", "approve", campaign_id, "--creative", ids[0], "--creative", ids[1])
-    adgen("review", "reject", campaign_id, "--creative", ids[2], "--reason", "off brand")
+    campaign_id = _run(_spec(tmp_path, placements=["meta_feed"], variants=4))
+    entries = _export(campaign_id, tmp_path / "all")
+    passing = [e["id"] for e in entries if e["compliance"]["ok"]]
+    approved, rejected = passing[:2], [e["id"] for e in entries if e["id"] not in passing[:2]]
+    assert approved and rejected, "the example campaign should give both passing and other creatives"
+    adgen("review", "edit", approved[0], "--field", "headline", "--text", "Velvet roast mornings")
+    adgen("review", "approve", campaign_id, *[a for cid in approved for a in ("--creative", cid)])
+    adgen("review", "reject", campaign_id, *[a for cid in rejected for a in ("--creative", cid)], "--reason", "off brand")
 
     result = adgen("finetune", "text", "--brand", "northwind", "--from-reviews", "--campaign", campaign_id,
                    "--config", _recipe(tmp_path, TEXT_RECIPE, steps=4, batch_size=1, checkpoint_every=0),
                    "--no-promote")
     assert result.stdout.strip() == "northwind/text@v2"
-    assert "2 approved and 1 rejected" in result.stderr
-    rows = [json.loads(line) for line in (in_trained["home"] / "finetune" / "northwind-text" / "reviews.jsonl").open()]
-    assert [r["status"] for r in rows] == ["approved", "approved", "rejected"]
-    assert rows[0]["copy"]["headline"] == ["Velvet roast for busy mornings"] and rows[0]["edited"] is True
-    assert rows[2]["reason"] == "off brand"
+    assert f"{len(approved)} approved and {len(rejected)} rejected" in result.stderr
+    rows = {json.loads(line)["creative"]: json.loads(line)
+            for line in (in_trained["home"] / "finetune" / "northwind-text" / "reviews.jsonl").open()}
+    assert {cid for cid, r in rows.items() if r["status"] == "approved"} == set(approved)
+    assert {cid for cid, r in rows.items() if r["status"] == "rejected"} == set(rejected)
+    assert rows[approved[0]]["copy"]["headline"] == ["Velvet roast mornings"] and rows[approved[0]]["edited"] is True
+    assert rows[rejected[0]]["reason"] == "off brand"
     meta = json.loads(adgen("adapters", "show", "northwind/text@v2").stdout)
-    assert meta["dataset"]["source"] == "reviews" and meta["dataset"]["negatives"] == 1
+    assert meta["dataset"]["source"] == "reviews" and meta["dataset"]["negatives"] == len(rejected)
     assert json.loads(adgen("adapters", "show", "northwind/text@latest").stdout)["version"] == 1  # not promoted
     assert "-> v2" in adgen("adapters", "promote", "northwind/text@v2").stdout
     assert json.loads(adgen("adapters", "show", "northwind/text").stdout)["version"] == 2
@@ -258,13 +263,25 @@ def test_registry_on_s3(s3, tmp_path):  # noqa: F811
     ('{"text": "fine"}\n{"text": "broken\n', "copy.jsonl:2: not JSON"),
     ('{"product": "Cold Brew", "audience": "parents", "placement": "tv_spot", "copy": {"headline": "x"}}\n', "copy.jsonl:1: placement 'tv_spot'"),
     ('{"product": "Cold Brew", "audience": "parents", "placement": "meta_feed", "copy": {"cta": "x"}}\n', "copy.jsonl:1: copy.cta is not a written field"),
-    ('{"text": "one"}\n{"text": "two"}\n{"text": "three"}\n', "fewer than batch_size 8"),
+    ('{"product": {"name": ""}, "audience": "parents", "placement": "meta_feed", "copy": {"headline": "x"}}\n', "copy.jsonl:1: product.name"),
 ])
-def test_bad_text_data_names_the_line_and_writes_nothing(tmp_path, home, default_models, content, message):
+def test_bad_text_rows_are_named_by_line(tmp_path, content, message):
+    from finetune.data import DataError, read_text_data
+
     data = tmp_path / "copy.jsonl"
     data.write_text(content)
+    with pytest.raises(DataError, match=message.replace(".", r"\.").replace("(", r"\(")):
+        read_text_data(data, "northwind")
+
+
+def test_bad_text_data_exits_2_and_writes_nothing(tmp_path, home, default_models):
+    data = tmp_path / "copy.jsonl"
+    data.write_text('{"text": "fine"}\n{"text": "broken\n')
     result = adgen("finetune", "text", "--brand", "northwind", "--data", str(data), check=False)
-    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert result.returncode == 2 and "copy.jsonl:2: not JSON" in result.stderr, result.stderr
+    data.write_text('{"text": "one"}\n{"text": "two"}\n{"text": "three"}\n')
+    result = adgen("finetune", "text", "--brand", "northwind", "--data", str(data), check=False)
+    assert result.returncode == 2 and "fewer than batch_size 8" in result.stderr, result.stderr
     assert not (home / "storage" / "adapters").exists()
 
 
@@ -281,17 +298,29 @@ def test_bad_rows_are_skipped_only_when_asked_and_then_reported(tmp_path, home, 
 @pytest.mark.parametrize("problem, message", [
     ("corrupt", "photo-9.png: not a readable image"),
     ("small", "photo-9.png: 40x40 is too small"),
-    ("few", "4 images are fewer than batch_size 8"),
 ])
-def test_bad_images_name_the_file_and_write_nothing(tmp_path, home, default_models, problem, message):
+def test_bad_images_are_named_by_file(tmp_path, problem, message):
+    from finetune.data import DataError, read_image_data
+
     photos = _images(tmp_path / "photos")
     if problem == "corrupt":
         (photos / "photo-9.png").write_bytes(b"not a png at all")
-    elif problem == "small":
+    else:
         Image.new("RGB", (40, 40)).save(photos / "photo-9.png")
-    recipe = _recipe(tmp_path, IMAGE_RECIPE, batch_size=8 if problem == "few" else 2)
-    result = adgen("finetune", "image", "--brand", "northwind", "--images", str(photos), "--config", recipe, check=False)
-    assert result.returncode == 2 and message in result.stderr, result.stderr
+    with pytest.raises(DataError, match=message):
+        read_image_data(photos, None, min_side=64)
+    assert len(read_image_data(photos, None, min_side=64, skip_bad=True).examples) == 4
+
+
+def test_bad_images_exit_2_and_write_nothing(tmp_path, home, default_models):
+    photos = _images(tmp_path / "photos")
+    (photos / "photo-9.png").write_bytes(b"not a png at all")
+    result = adgen("finetune", "image", "--brand", "northwind", "--images", str(photos), check=False)
+    assert result.returncode == 2 and "photo-9.png: not a readable image" in result.stderr, result.stderr
+    (photos / "photo-9.png").unlink()
+    result = adgen("finetune", "image", "--brand", "northwind", "--images", str(photos),
+                   "--config", _recipe(tmp_path, IMAGE_RECIPE, batch_size=8), check=False)
+    assert result.returncode == 2 and "4 images are fewer than batch_size 8" in result.stderr, result.stderr
     assert not (home / "storage" / "adapters").exists()
 
 
