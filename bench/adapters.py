@@ -83,6 +83,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
 
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
     from adgen.defaults import ensure_defaults
     from adgen.image import ImageModel
     from adgen.models import pick_device, pick_dtype
@@ -90,6 +93,8 @@ def main() -> None:
     from adgen.storage import LocalStorage
     from adgen.text import TextModel
 
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
     settings = Settings()
     paths = ensure_defaults(settings.models_dir)
     device = pick_device(settings)
