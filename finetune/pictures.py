@@ -48,7 +48,7 @@ def loss_curve(path: Path, losses: list[float], validation: list[tuple[int, floa
     for step, value in validation:
         x, y = xy(max(step, 1), value)
         draw.ellipse([x - 4, y - 4, x + 4, y + 4], fill="#e07b00")
-    draw.text((width - 330, 10), "train loss (avg, blue)   validation (orange)", fill="black", font=font)
+    draw.text((width - 330, height - 22), "train loss (avg, blue)   validation (orange)", fill="black", font=font)
     image.save(path)
 
 

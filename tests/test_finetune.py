@@ -174,14 +174,24 @@ def test_adapters_made_by_stock_peft_and_diffusers_register_and_run_in_a_campaig
     assert adgen("adapters", "add", str(tmp_path / "peft-adapter"), "--brand", "acme", "--kind", "text").stdout.strip() == "acme/text@v1"
     single_file = tmp_path / "sd-lora" / "pytorch_lora_weights.safetensors"
     assert adgen("adapters", "add", str(single_file), "--brand", "acme", "--kind", "image").stdout.strip() == "acme/image@v1"
+    from diffusers.utils import convert_state_dict_to_kohya
+    from safetensors.torch import save_file
+
+    kohya = convert_state_dict_to_kohya({f"unet.{k}": v for k, v in get_peft_model_state_dict(pipe.unet).items()})
+    assert next(iter(kohya)).startswith("lora_unet_")
+    save_file({k: v.contiguous() for k, v in kohya.items()}, tmp_path / "brand_style_kohya.safetensors")
+    added = adgen("adapters", "add", str(tmp_path / "brand_style_kohya.safetensors"), "--brand", "acme", "--kind", "image")
+    assert added.stdout.strip() == "acme/image@v2"
     listing = adgen("adapters", "list").stdout
-    assert "acme/text@v1" in listing and "acme/image@v1" in listing
+    assert "acme/text@v1" in listing and "acme/image@v1" in listing and "acme/image@v2" in listing
+    bad = adgen("adapters", "add", str(tmp_path / "peft-adapter"), "--brand", "acme", "--kind", "image", check=False)
+    assert bad.returncode == 2 and "pytorch_lora_weights.safetensors" in bad.stderr
 
     campaign_id = _run(_spec(tmp_path, adapters={"text": "acme/text@v1", "image": "acme/image@latest"}))
     entries = _export(campaign_id, tmp_path / "bundle")
     feed = next(e for e in entries if e["placement"] == "meta_feed")
     assert feed["lineage"]["text_adapter"]["ref"] == "acme/text@v1"
-    assert feed["lineage"]["image_adapter"]["ref"] == "acme/image@v1"
+    assert feed["lineage"]["image_adapter"]["ref"] == "acme/image@v2"  # @latest: the kohya-format file
 
 
 def test_approved_copy_becomes_the_next_training_set(in_trained, tmp_path):
