@@ -77,7 +77,7 @@ def train_image(
     from accelerate.utils import set_seed
     from diffusers import AutoPipelineForText2Image, DDPMScheduler
     from diffusers.utils import convert_state_dict_to_diffusers
-    from peft import LoraConfig, get_peft_model_state_dict, set_peft_model_state_dict
+    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 
     if len(data.examples) < config.batch_size:
         raise DataError(f"{len(data.examples)} images are fewer than batch_size {config.batch_size}; "
@@ -124,9 +124,13 @@ def train_image(
     set_seed(config.seed)
     unet.add_adapter(LoraConfig(r=config.rank, lora_alpha=config.alpha, init_lora_weights="gaussian",
                                 target_modules=config.target_modules))
+    text_lora = None
     if config.train_text_encoder:
-        text_encoder.add_adapter(LoraConfig(r=config.rank, lora_alpha=config.alpha, init_lora_weights="gaussian",
-                                            target_modules=["q_proj", "k_proj", "v_proj", "out_proj"]))
+        # peft's get_peft_model injects the LoRA layers into the text encoder in place (transformers'
+        # own add_adapter needs a newer peft than this project pins).
+        text_lora = get_peft_model(text_encoder, LoraConfig(
+            r=config.rank, lora_alpha=config.alpha, init_lora_weights="gaussian",
+            target_modules=["q_proj", "k_proj", "v_proj", "out_proj"]))
     params = [p for m in (unet, text_encoder) for p in m.parameters() if p.requires_grad]
     for p in params:  # LoRA weights train in fp32 even when the rest runs in half precision
         p.data = p.data.float()
@@ -141,8 +145,8 @@ def train_image(
         if state["config"] != dataclasses.asdict(config) or state["data"] != data.hash:
             raise DataError(f"--resume: {checkpoint} was made with other hyperparameters or data; start a new --out")
         set_peft_model_state_dict(unet, state["unet"])
-        if config.train_text_encoder:
-            set_peft_model_state_dict(text_encoder, state["text_encoder"])
+        if text_lora is not None:
+            set_peft_model_state_dict(text_lora, state["text_encoder"])
         optimizer.load_state_dict(state["optimizer"])
         start_step, losses, shots = state["step"], state["losses"], state["shots"]
     else:
@@ -186,7 +190,7 @@ def train_image(
         if config.checkpoint_every and done % config.checkpoint_every == 0 and done < config.steps and accelerator.is_main_process:
             _save_checkpoint(out / "checkpoints" / f"step-{done}", {
                 "unet": get_peft_model_state_dict(accelerator.unwrap_model(unet)),
-                "text_encoder": get_peft_model_state_dict(accelerator.unwrap_model(text_encoder)) if config.train_text_encoder else None,
+                "text_encoder": get_peft_model_state_dict(text_lora) if text_lora is not None else None,
                 "optimizer": optimizer.state_dict(), "step": done, "losses": losses, "shots": shots,
                 "config": dataclasses.asdict(config), "data": data.hash,
             })
@@ -202,13 +206,12 @@ def train_image(
     if accelerator.is_main_process:
         adapter = out / "adapter"
         unet_ = accelerator.unwrap_model(unet)
-        te_ = accelerator.unwrap_model(text_encoder)
         type(pipe).save_lora_weights(
             adapter,
             unet_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(unet_)),
-            text_encoder_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(te_)) if config.train_text_encoder else None,
+            text_encoder_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(text_lora)) if text_lora is not None else None,
             unet_lora_adapter_metadata=unet_.peft_config["default"].to_dict(),
-            text_encoder_lora_adapter_metadata=te_.peft_config["default"].to_dict() if config.train_text_encoder else None,
+            text_encoder_lora_adapter_metadata=text_lora.peft_config["default"].to_dict() if text_lora is not None else None,
         )
         grid(adapter / "validation.png", shots, prompts)
         loss_curve(adapter / "loss.png", losses, [], f"image adapter: noise-prediction loss {metrics['first_loss']} -> {metrics['final_loss']}")

@@ -368,3 +368,28 @@ def test_every_shipped_recipe_loads_and_bad_fields_are_named(tmp_path):
         load_recipe(Path(_recipe(tmp_path, TEXT_RECIPE, rnak=4)), TextConfig, "text")
     with pytest.raises(RecipeError, match="learning_rate: 5.0 is outside"):
         load_recipe(Path(_recipe(tmp_path, TEXT_RECIPE, learning_rate=5.0)), TextConfig, "text")
+
+
+def test_image_buckets_captions_file_and_text_encoder_lora(tmp_path, default_models):
+    from diffusers import AutoPipelineForText2Image
+
+    from adgen.models import resolve_model
+    from adgen.settings import Settings
+    from finetune.config import ImageConfig
+    from finetune.data import read_image_data
+    from finetune.image import train_image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, size in enumerate([(200, 100), (100, 200), (150, 150), (220, 110)]):
+        Image.new("RGB", size, (30 + 40 * i, 140, 140)).save(photos / f"{i}.png")
+    (tmp_path / "captions.jsonl").write_text("".join(json.dumps({"file": f"{i}.png", "caption": f"scene {i}"}) + "\n" for i in range(4)))
+    config = ImageConfig(steps=2, batch_size=2, crop="bucket", train_text_encoder=True, instance_token="nwstyle",
+                         validation_every=0, checkpoint_every=0, validation_steps=2)
+    data = read_image_data(photos, tmp_path / "captions.jsonl", min_side=64)
+    metrics = train_image(data, resolve_model("default", "image", Settings()), config, tmp_path / "run")
+    assert metrics["buckets"] == ["128x128", "160x96", "96x160"]  # wide, tall and square images keep their shape
+    assert metrics["validation_prompts"][0] == "nwstyle scene 0"
+    pipe = AutoPipelineForText2Image.from_pretrained(default_models["image"])
+    pipe.load_lora_weights(str(tmp_path / "run" / "adapter"))
+    assert set(pipe.get_list_adapters()) == {"unet", "text_encoder"}
