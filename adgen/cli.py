@@ -39,6 +39,7 @@ def user_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        from adgen.adapters import AdapterError
         from adgen.export import ExportError
         from adgen.models import ModelError
         from adgen.records import SchemaError
@@ -47,7 +48,7 @@ def user_errors(fn):
 
         try:
             return fn(*args, **kwargs)
-        except (SpecError, ModelError, ReviewError, ExportError, LookupError, SchemaError) as e:
+        except (SpecError, ModelError, ReviewError, ExportError, AdapterError, LookupError, SchemaError) as e:
             console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
@@ -412,3 +413,10 @@ app.add_typer(workers_app, name="workers")
 from ui.cli import register as _register_web_app  # noqa: E402
 
 _register_web_app(app)
+
+
+# Brand adapters: training and the registry live in finetune/ and are registered here.
+from finetune.cli import adapters_app, finetune_app  # noqa: E402 (they reuse the helpers above)
+
+app.add_typer(finetune_app, name="finetune")
+app.add_typer(adapters_app, name="adapters")

@@ -7,27 +7,52 @@ nearest the placement; the renderer then fits them to the placement's exact pixe
 
 import math
 import time
+from collections import OrderedDict
 
 import torch
 from PIL import Image
 
 from adgen.prompts import NEGATIVE_IMAGE_PROMPT
 
+# Brand adapters kept loaded on the resident pipeline. diffusers' set_adapters slows as more adapters
+# are loaded, so the least recently used one is deleted beyond this.
+MAX_ADAPTERS = 4
+
 
 class ImageModel:
-    """A diffusers text-to-image pipeline, loaded once and kept resident."""
+    """A diffusers text-to-image pipeline, loaded once and kept resident, with brand LoRA adapters
+    loaded onto it by name (diffusers' named adapters): switching never reloads the pipeline."""
 
-    def __init__(self, path: str, device: torch.device, dtype: torch.dtype, adapter: str | None = None):
+    def __init__(self, path: str, device: torch.device, dtype: torch.dtype):
         from diffusers import AutoPipelineForText2Image
 
         self.pipe = AutoPipelineForText2Image.from_pretrained(path, dtype=dtype).to(device)
         self.pipe.set_progress_bar_config(disable=True)
-        if adapter:
-            self.pipe.load_lora_weights(adapter, adapter_name="brand")
         self.device = device
+        self.adapters: OrderedDict[str, None] = OrderedDict()
+        self.active: str | None = None
         denoiser = self.pipe.unet if "unet" in self.pipe.components else self.pipe.transformer
         self.native = denoiser.config.sample_size * self.pipe.vae_scale_factor
         self.model_seconds = 0.0
+
+    def use_adapter(self, name: str | None, path=None) -> None:
+        """Make `name` the only active LoRA (loading it from `path` the first time with stock
+        `load_lora_weights`), or None for the bare pipeline."""
+        if name is not None and name not in self.adapters:
+            self.pipe.load_lora_weights(str(path), adapter_name=name)
+            if len(self.adapters) >= MAX_ADAPTERS:
+                oldest = next(iter(self.adapters))
+                self.pipe.delete_adapters(oldest)
+                del self.adapters[oldest]
+        if name is None:
+            if self.adapters:
+                self.pipe.disable_lora()
+        else:
+            self.pipe.enable_lora()
+            self.pipe.set_adapters(name)
+            self.adapters[name] = None
+            self.adapters.move_to_end(name)
+        self.active = name
 
     def bucket(self, width: int, height: int) -> tuple[int, int]:
         """The size to generate at: about the native area, sides multiples of 64 (32 for models

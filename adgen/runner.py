@@ -87,11 +87,11 @@ def create_campaign(spec: CampaignSpec, ctx: Context, progress=None) -> str:
 
     from adgen.models import resolve_model
 
-    text_ref = resolve_model(spec.models.text, "text", ctx.settings, progress=progress)
-    image_ref = resolve_model(spec.models.image, "image", ctx.settings, progress=progress)
-    for kind in ("text", "image"):
+    text_ref = vars(resolve_model(spec.models.text, "text", ctx.settings, progress=progress))
+    image_ref = vars(resolve_model(spec.models.image, "image", ctx.settings, progress=progress))
+    for kind, model in (("text", text_ref), ("image", image_ref)):
         if getattr(spec.adapters, kind):
-            raise SpecError(f"adapters.{kind}: brand adapters are not available yet; leave adapters empty")
+            model["adapter"] = resolve_adapter(getattr(spec.adapters, kind), kind, model, ctx)
     logo = _read_logo(spec)
 
     logo_key = None
@@ -108,7 +108,7 @@ def create_campaign(spec: CampaignSpec, ctx: Context, progress=None) -> str:
         s.flush()
         campaign = records.Campaign(
             name=spec.campaign, brand_id=brand.id, spec={**spec.model_dump(mode="json"), "logo_key": logo_key},
-            text_model=vars(text_ref), image_model=vars(image_ref),
+            text_model=text_ref, image_model=image_ref,
         )
         s.add(campaign)
         s.flush()
@@ -122,20 +122,52 @@ def create_campaign(spec: CampaignSpec, ctx: Context, progress=None) -> str:
         return campaign.id
 
 
+def resolve_adapter(ref: str, kind: str, model: dict, ctx: Context) -> dict:
+    """A spec's adapter ref -> the lineage of the exact version it names, after checking that the
+    version exists and was trained on the campaign's base model."""
+    from adgen import adapters
+
+    try:
+        version = adapters.resolve(ctx.storage, ref, kind)
+        adapters.check_base(version, model, f"adapters.{kind}")
+    except adapters.AdapterError as e:
+        raise SpecError(str(e) if str(e).startswith("adapters.") else f"adapters.{kind}: {e}") from None
+    return version.lineage()
+
+
+def _activate(model, adapter: dict | None, ctx: Context):
+    """Switch the resident model to the campaign's adapter (or none). An adapter already loaded is
+    switched to by name; a new one is fetched from storage into the local cache first."""
+    from adgen.adapters import fetch
+
+    if adapter is None:
+        model.use_adapter(None)
+        return model
+    name = f"adapter_{adapter['hash']}"
+    path = None if name in model.adapters else fetch(ctx.storage, adapter, ctx.settings.home / "cache" / "adapters")
+    model.use_adapter(name, path)
+    return model
+
+
 def text_model_for(ref: dict, ctx: Context) -> "TextModel":
+    """The resident text model for a campaign's model ref, with its adapter (if any) active. The
+    runner and the workers both go through here."""
     from adgen.models import cached, pick_device, pick_dtype
     from adgen.text import TextModel
 
     device = pick_device(ctx.settings)
-    return cached(("text", ref["path"], str(device)), lambda: TextModel(ref["path"], device, pick_dtype(device)))
+    model = cached(("text", ref["path"], str(device)), lambda: TextModel(ref["path"], device, pick_dtype(device)))
+    return _activate(model, ref.get("adapter"), ctx)
 
 
 def image_model_for(ref: dict, ctx: Context) -> "ImageModel":
+    """The resident image pipeline for a campaign's model ref, with its adapter (if any) active."""
     from adgen.image import ImageModel
     from adgen.models import cached, pick_device, pick_dtype
 
     device = pick_device(ctx.settings)
-    return cached(("image", ref["path"], str(device)), lambda: ImageModel(ref["path"], device, pick_dtype(device)))
+    model = cached(("image", ref["path"], str(device)), lambda: ImageModel(ref["path"], device, pick_dtype(device)))
+    return _activate(model, ref.get("adapter"), ctx)
 
 
 def _claim(job_id: str, ctx: Context) -> bool:
@@ -295,7 +327,8 @@ def _finish(ctx, job_id, job, spec, product, audience, placement_, copies, backg
             "prompt": {"text": text_prompts, "image": prompt if placement_.image else None,
                        "negative": NEGATIVE_IMAGE_PROMPT if placement_.image else None},
             "text_model": text_ref, "image_model": image_ref if placement_.image else None,
-            "text_adapter": None, "image_adapter": None,
+            "text_adapter": text_ref.get("adapter"),
+            "image_adapter": image_ref.get("adapter") if placement_.image else None,
             "generation": {**made["text_settings"], "image_steps": IMAGE_STEPS, "guidance": GUIDANCE, "bucket": bucket},
             "logo_key": logo_key, "fixes": copy.fixes, "adgen_version": __version__,
         }

@@ -81,8 +81,21 @@ class Models(Strict):
 
 
 class Adapters(Strict):
-    text: str | None = Field(None, description="Brand LoRA for the text model (brand/text@vN or a folder).")
-    image: str | None = Field(None, description="Brand LoRA for the image model (brand/image@vN or a folder).")
+    text: str | None = Field(None, description="Brand LoRA for the text model from the registry: brand/text@vN or brand/text@latest.")
+    image: str | None = Field(None, description="Brand LoRA for the image model from the registry: brand/image@vN or brand/image@latest.")
+
+    @field_validator("text", "image")
+    @classmethod
+    def _ref(cls, ref: str | None, info) -> str | None:
+        from adgen.adapters import AdapterError, parse_ref
+
+        if ref is None:
+            return None
+        try:
+            parse_ref(ref, info.field_name)
+        except AdapterError as e:
+            raise ValueError(str(e)) from None
+        return ref
 
 
 class CampaignSpec(Strict):

@@ -9,6 +9,8 @@ every such fix is recorded.
 
 import math
 import time
+from collections import OrderedDict
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
@@ -19,31 +21,61 @@ from adgen.prompts import copy_messages, fill_slots
 from adgen.spec import Audience, Brand, Product
 
 MAX_ROUNDS = 4
+# Brand adapters kept loaded on the resident base model; the least recently used one is evicted.
+MAX_ADAPTERS = 8
 # Low temperature keeps small models on the phrasing they know; raise it for large instruct models.
 TEMPERATURE, TOP_P = 0.6, 0.9
 
 
-class TextModel:
-    """A causal LM and its tokenizer, loaded once and kept resident."""
+def prompt_text(tokenizer, messages: list[dict]) -> str:
+    """The exact text a model is prompted with: its chat template when it has one. Training on
+    brand copy (finetune/) renders its rows through this same function."""
+    if tokenizer.chat_template:
+        return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return "\n\n".join(m["content"] for m in messages) + "\n\n"
 
-    def __init__(self, path: str, device: torch.device, dtype: torch.dtype, adapter: str | None = None):
+
+class TextModel:
+    """A causal LM and its tokenizer, loaded once and kept resident, with brand LoRA adapters
+    loaded onto it by name: switching adapters never reloads the base model."""
+
+    def __init__(self, path: str, device: torch.device, dtype: torch.dtype):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
-        if adapter:
-            from peft import PeftModel
-
-            self.model = PeftModel.from_pretrained(self.model, adapter).eval()
         self.device = device
+        self.adapters: OrderedDict[str, None] = OrderedDict()  # loaded adapter names, least recent first
+        self.active: str | None = None
         self.model_seconds = 0.0  # time spent inside generate(), for the efficiency figure
 
+    def use_adapter(self, name: str | None, path=None) -> None:
+        """Make `name` the active PEFT adapter (loading it from `path` the first time), or None for
+        the bare base model. The first adapter wraps the base in a PeftModel; later ones are added
+        to it by name, and the least recently used is deleted beyond MAX_ADAPTERS."""
+        if name is not None and name not in self.adapters:
+            from peft import PeftModel
+
+            if isinstance(self.model, PeftModel):
+                self.model.load_adapter(str(path), adapter_name=name)
+            else:
+                self.model = PeftModel.from_pretrained(self.model, str(path), adapter_name=name)
+            self.model.eval()
+            if len(self.adapters) >= MAX_ADAPTERS:
+                oldest = next(iter(self.adapters))
+                self.model.set_adapter(name)  # peft refuses to delete the active adapter
+                self.model.delete_adapter(oldest)
+                del self.adapters[oldest]
+        if name is not None:
+            self.model.set_adapter(name)
+            self.adapters[name] = None
+            self.adapters.move_to_end(name)
+        self.active = name
+
     def _prompt(self, messages: list[dict]) -> str:
-        if self.tokenizer.chat_template:
-            return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        return "\n\n".join(m["content"] for m in messages) + "\n\n"
+        return prompt_text(self.tokenizer, messages)
 
     @torch.inference_mode()
     def complete(
@@ -57,10 +89,12 @@ class TextModel:
         ).to(self.device)
         torch.manual_seed(seed)
         start = time.perf_counter()
-        out = self.model.generate(
-            **enc, do_sample=True, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
-            pad_token_id=self.tokenizer.pad_token_id,
-        )
+        bare = self.active is None and self.adapters
+        with self.model.disable_adapter() if bare else nullcontext():
+            out = self.model.generate(
+                **enc, do_sample=True, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                pad_token_id=self.tokenizer.pad_token_id,
+            )
         self.model_seconds += time.perf_counter() - start
         answers = self.tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
         return [_first_line(a) for a in answers]

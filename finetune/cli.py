@@ -1,0 +1,253 @@
+"""`adgen finetune` and `adgen adapters`: train brand adapters and manage the registry.
+
+Registered on the `adgen` command in adgen/cli.py; `python -m finetune ...` (and so
+`accelerate launch -m finetune ...`) runs the same `finetune` commands. Bad input ends with one line
+naming the file, line, field or ref and exit status 2, and no adapter version is written.
+"""
+
+import functools
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import typer
+
+from adgen.cli import _context, _progress, _quiet_model_loading, console, out, user_errors
+
+finetune_app = typer.Typer(help="Train brand LoRA adapters (text and image) into the adapter registry.",
+                           no_args_is_help=True)
+adapters_app = typer.Typer(help="The adapter registry: list, show, promote and add brand adapters.", no_args_is_help=True)
+
+
+def finetune_errors(fn):
+    """The library's input errors (data, recipes, adapters, specs, models) -> one line, exit 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from adgen.adapters import AdapterError
+        from finetune.config import RecipeError
+        from finetune.data import DataError
+
+        try:
+            return fn(*args, **kwargs)
+        except (DataError, RecipeError, AdapterError) as e:
+            console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return user_errors(wrapper)
+
+
+def _base(ref: str, kind: str, settings):
+    from adgen.models import ModelError, resolve_model
+
+    try:
+        return resolve_model(ref, kind, settings)
+    except ModelError as e:
+        raise ModelError(str(e).replace(f"models.{kind}", "--base", 1)) from None
+
+
+def _train_with_bar(train, label: str, steps_hint: int):
+    """Run a trainer with a progress bar (step, loss) on the main process."""
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:
+        return train(None)
+    with _progress() as bar:
+        task = bar.add_task(label, total=steps_hint)
+
+        def progress(step: int, total: int, loss: float):
+            bar.update(task, completed=step, total=total, description=f"{label} (loss {loss:.3f})")
+
+        return train(progress)
+
+
+def _register(ctx, adapter_dir: Path, *, brand: str, kind: str, base, dataset: dict, config, metrics: dict,
+              promote: bool, work: Path) -> None:
+    """Write the model card, push the version to the registry and drop the run's checkpoints."""
+    import dataclasses
+
+    from accelerate import PartialState
+
+    from adgen.adapters import push
+    from finetune.card import write_card
+
+    if not PartialState().is_main_process:
+        return
+    hyper = dataclasses.asdict(config)
+    write_card(adapter_dir, brand=brand, kind=kind, base={"ref": base.ref, "hash": base.hash}, dataset=dataset,
+               hyperparameters=hyper, metrics=metrics)
+    version = push(ctx.storage, adapter_dir, brand=brand, kind=kind, base={"ref": base.ref, "hash": base.hash},
+                   dataset=dataset, hyperparameters=hyper, metrics=metrics, promote=promote)
+    shutil.rmtree(work / "checkpoints", ignore_errors=True)
+    console.print(f"adapter files, loss curve and model card: {adapter_dir}")
+    out.print(version.ref)
+
+
+@finetune_app.command("text")
+@finetune_errors
+def finetune_text(
+    brand: str = typer.Option(..., help="Registry brand slug, e.g. northwind."),
+    data: Path = typer.Option(None, help="Copy JSONL (see README: 'text' rows and product/audience/placement/copy rows)."),
+    from_reviews: bool = typer.Option(False, "--from-reviews", help="Train on the brand's approved creatives (reviewer edits included)."),
+    campaign: list[str] = typer.Option(None, help="With --from-reviews: only these campaigns (repeatable)."),
+    base: str = typer.Option(None, help="Base model: 'default', a folder or a hub id (default: the recipe's)."),
+    config: Path = typer.Option(None, help="Recipe YAML (finetune/recipes/); default: default-text.yaml."),
+    work: Path = typer.Option(None, "--out", help="Run folder for checkpoints and the adapter (default: $ADGEN_HOME/finetune/BRAND-text)."),
+    resume: bool = typer.Option(False, help="Continue from the latest checkpoint in the run folder."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip malformed rows (each is reported) instead of stopping."),
+    promote: bool = typer.Option(True, help="Point BRAND/text@latest at the new version."),
+):
+    """Train a brand text LoRA (transformers + peft + accelerate) and register it as BRAND/text@vN."""
+    from finetune.config import TextConfig, load_recipe
+    from finetune.data import DataError, read_text_data
+    from finetune.text import train_text
+
+    ctx = _context()
+    recipe, recipe_base = load_recipe(config, TextConfig, "text")
+    if bool(data) == from_reviews:
+        raise DataError("give --data FILE or --from-reviews")
+    if campaign and not from_reviews:
+        raise DataError("--campaign goes with --from-reviews")
+    base_ref = _base(base or recipe_base, "text", ctx.settings)
+    work = work or ctx.settings.home / "finetune" / f"{brand}-text"
+    if (work / "checkpoints").is_dir() and any((work / "checkpoints").iterdir()) and not resume:
+        raise DataError(f"{work} holds checkpoints of an unfinished run; pass --resume or choose another --out")
+    if from_reviews:
+        from finetune.reviews import review_rows, write_jsonl
+
+        data = work / "reviews.jsonl"
+        rows = review_rows(ctx, brand, campaign or None)
+        write_jsonl(rows, data)
+        console.print(f"{sum(r['status'] == 'approved' for r in rows)} approved and "
+                      f"{sum(r['status'] == 'rejected' for r in rows)} rejected creatives -> {data}")
+    dataset = read_text_data(data, brand_name=brand, skip_bad=skip_bad)
+    for line in dataset.skipped:
+        console.print(f"[yellow]skipped[/yellow] {line}", highlight=False, soft_wrap=True)
+    metrics = _train_with_bar(
+        lambda progress: train_text(dataset, base_ref, recipe, work, resume=resume, progress=progress),
+        f"text adapter {brand}", recipe.steps,
+    )
+    before, after = metrics["validation_before"], metrics["validation_after"]
+    console.print(f"validation perplexity {before['perplexity']} -> {after['perplexity']} "
+                  f"(loss {before['loss']} -> {after['loss']}, {metrics['validation_examples']} held-out examples)")
+    _register(ctx, work / "adapter", brand=brand, kind="text", base=base_ref, config=recipe, metrics=metrics,
+              dataset={"hash": dataset.hash, "size": len(dataset.examples), "negatives": dataset.negatives,
+                       "source": "reviews" if from_reviews else str(data)},
+              promote=promote, work=work)
+
+
+@finetune_app.command("image")
+@finetune_errors
+def finetune_image(
+    brand: str = typer.Option(..., help="Registry brand slug, e.g. northwind."),
+    images: Path = typer.Option(..., help="Folder of images (PNG, JPEG, WebP, ...)."),
+    captions: Path = typer.Option(None, help='JSONL of {"file", "caption"} rows; default: sidecar NAME.txt files.'),
+    instance_token: str = typer.Option(None, help="A rare word put before every caption (DreamBooth style)."),
+    base: str = typer.Option(None, help="Base pipeline: 'default', a folder or a hub id (default: the recipe's)."),
+    config: Path = typer.Option(None, help="Recipe YAML (finetune/recipes/); default: default-image.yaml."),
+    work: Path = typer.Option(None, "--out", help="Run folder (default: $ADGEN_HOME/finetune/BRAND-image)."),
+    resume: bool = typer.Option(False, help="Continue from the latest checkpoint in the run folder."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip corrupt or too-small images (each is reported)."),
+    promote: bool = typer.Option(True, help="Point BRAND/image@latest at the new version."),
+):
+    """Train a brand image LoRA (diffusers + peft + accelerate) and register it as BRAND/image@vN."""
+    import dataclasses
+
+    from finetune.config import ImageConfig, load_recipe
+    from finetune.data import DataError, read_image_data
+    from finetune.image import train_image
+
+    ctx = _context()
+    recipe, recipe_base = load_recipe(config, ImageConfig, "image")
+    if instance_token:
+        recipe = dataclasses.replace(recipe, instance_token=instance_token)
+    base_ref = _base(base or recipe_base, "image", ctx.settings)
+    work = work or ctx.settings.home / "finetune" / f"{brand}-image"
+    if (work / "checkpoints").is_dir() and any((work / "checkpoints").iterdir()) and not resume:
+        raise DataError(f"{work} holds checkpoints of an unfinished run; pass --resume or choose another --out")
+    dataset = read_image_data(images, captions, recipe.min_side, skip_bad=skip_bad)
+    for line in dataset.skipped:
+        console.print(f"[yellow]skipped[/yellow] {line}", highlight=False, soft_wrap=True)
+    _quiet_model_loading()
+    metrics = _train_with_bar(
+        lambda progress: train_image(dataset, base_ref, recipe, work, resume=resume, progress=progress),
+        f"image adapter {brand}", recipe.steps,
+    )
+    console.print(f"loss {metrics['first_loss']} -> {metrics['final_loss']}; validation grid: {work / 'adapter' / 'validation.png'}")
+    _register(ctx, work / "adapter", brand=brand, kind="image", base=base_ref, config=recipe, metrics=metrics,
+              dataset={"hash": dataset.hash, "size": len(dataset.examples), "source": str(images)},
+              promote=promote, work=work)
+
+
+@adapters_app.command("list")
+@user_errors
+def adapters_list(brand: str = typer.Option(None, help="Only this brand.")):
+    """Every registered adapter version: ref, base model, dataset size, key metric, created."""
+    from adgen.adapters import KINDS, brands, versions
+
+    ctx = _context()
+    rows = [("ref", "latest", "base", "data", "metric", "created")]
+    for name in [brand] if brand else brands(ctx.storage):
+        for kind in KINDS:
+            found, latest = versions(ctx.storage, name, kind)
+            for v in found:
+                after = v.metrics.get("validation_after", {}).get("perplexity")
+                metric = f"ppl {v.metrics['validation_before']['perplexity']}->{after}" if after else (
+                    f"loss {v.metrics['final_loss']}" if "final_loss" in v.metrics else "-")
+                rows.append((v.ref, "*" if v.version == latest else "", f"{v.base['ref']} ({v.base['hash'][:8]})",
+                             str(v.dataset.get("size", "-")), metric, v.created[:16].replace("T", " ")))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+
+
+@adapters_app.command("show")
+@finetune_errors
+def adapters_show(ref: str):
+    """One version's metadata as JSON: base model and hash, dataset, hyperparameters, metrics, files."""
+    import dataclasses
+
+    from adgen.adapters import resolve
+
+    version = resolve(_context().storage, ref)
+    out.print_json(json.dumps({"ref": version.ref, **dataclasses.asdict(version)}))
+
+
+@adapters_app.command("promote")
+@finetune_errors
+def adapters_promote(ref: str):
+    """Point BRAND/KIND@latest at the version REF names (roll forward or back)."""
+    from adgen.adapters import promote
+
+    version = promote(_context().storage, ref)
+    out.print(f"{version.brand}/{version.kind}@latest -> v{version.version}")
+
+
+@adapters_app.command("add")
+@finetune_errors
+def adapters_add(
+    path: Path = typer.Argument(..., help="A PEFT adapter folder (text), or a diffusers LoRA folder or .safetensors file (image, kohya too)."),
+    brand: str = typer.Option(..., help="Registry brand slug."),
+    kind: str = typer.Option(..., help="text or image."),
+    base: str = typer.Option("default", help="The base model it was trained on; it is loaded onto it to check."),
+    promote: bool = typer.Option(True, help="Point BRAND/KIND@latest at it."),
+):
+    """Register an adapter trained elsewhere, after checking that it loads onto its base model."""
+    from adgen.adapters import AdapterError, push
+    from finetune.card import check_loads
+
+    if kind not in ("text", "image"):
+        raise AdapterError(f"--kind {kind!r}: use text or image")
+    ctx = _context()
+    base_ref = _base(base, kind, ctx.settings)
+    _quiet_model_loading()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = path
+        if kind == "image" and path.is_file():  # a single LoRA file, diffusers or kohya naming
+            folder = Path(tmp)
+            shutil.copy(path, folder / "pytorch_lora_weights.safetensors")
+        check_loads(folder, kind, base_ref)
+        version = push(ctx.storage, folder, brand=brand, kind=kind, base={"ref": base_ref.ref, "hash": base_ref.hash},
+                       dataset={"source": str(path)}, source="adgen adapters add", promote=promote)
+    out.print(version.ref)

@@ -1,0 +1,229 @@
+"""Train a brand image adapter: LoRA on a diffusers text-to-image pipeline (diffusers + peft + accelerate),
+following diffusers' text-to-image LoRA example.
+
+One flow: read the images (center crop, or aspect-ratio buckets), encode them once with the frozen
+VAE, put a LoRA on the UNet's attention (and optionally the text encoder's), train on the noise
+prediction loss with seeded noise and timesteps, render the validation prompts every N steps into a
+grid, and save the standard diffusers LoRA file (pytorch_lora_weights.safetensors) that stock
+`pipe.load_lora_weights` loads. Checkpoints make it resumable; `accelerate launch` spreads each
+global batch over processes with no code change.
+"""
+
+import dataclasses
+import json
+import math
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import yaml
+
+from finetune.config import ImageConfig
+from finetune.data import DataError, ImageData
+from finetune.pictures import grid, loss_curve
+
+Progress = Callable[[int, int, float], None]
+GUIDANCE = 6.0  # as campaigns render (adgen.runner), so validation images show what a campaign will get
+
+
+def _buckets(resolution: int, step: int) -> list[tuple[int, int]]:
+    """Sizes of about resolution^2 pixels, sides multiples of `step`, aspect ratios 1:2 .. 2:1."""
+    area = resolution**2
+    sizes = {(resolution, resolution)}
+    for w in range(step, 2 * resolution + 1, step):
+        h = round(area / w / step) * step
+        if h >= step and 0.5 <= w / h <= 2 and 0.8 * area <= w * h <= 1.1 * area:
+            sizes.add((w, h))
+    return sorted(sizes)
+
+
+def _pixels(path: Path, size: tuple[int, int]) -> torch.Tensor:
+    """An image resized to cover `size` and center cropped to it, as a [-1, 1] tensor."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        w, h = size
+        scale = max(w / im.width, h / im.height)
+        im = im.resize((max(w, round(im.width * scale)), max(h, round(im.height * scale))), Image.Resampling.BICUBIC)
+        left, top = (im.width - w) // 2, (im.height - h) // 2
+        im = im.crop((left, top, left + w, top + h))
+        array = np.asarray(im, dtype=np.float32) / 127.5 - 1
+    return torch.from_numpy(array).permute(2, 0, 1)
+
+
+def _latest_checkpoint(out: Path) -> Path | None:
+    found = sorted((out / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
+    return found[-1] if found else None
+
+
+@torch.no_grad()
+def _render(pipe, prompts: list[str], config: ImageConfig, size: tuple[int, int]):
+    from adgen.prompts import NEGATIVE_IMAGE_PROMPT
+
+    generators = [torch.Generator(device="cpu").manual_seed(config.seed + i) for i in range(len(prompts))]
+    return pipe(prompt=prompts, negative_prompt=[NEGATIVE_IMAGE_PROMPT] * len(prompts), width=size[0], height=size[1],
+                num_inference_steps=config.validation_steps, guidance_scale=GUIDANCE, generator=generators).images
+
+
+def train_image(
+    data: ImageData, base, config: ImageConfig, out: Path, *, resume: bool = False, progress: Progress | None = None
+) -> dict:
+    """Train into out/adapter (checkpoints in out/checkpoints); returns metrics."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from diffusers import AutoPipelineForText2Image, DDPMScheduler
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
+
+    if len(data.examples) < config.batch_size:
+        raise DataError(f"{len(data.examples)} images are fewer than batch_size {config.batch_size}; "
+                        "add images or lower batch_size in the recipe")
+    accelerator = Accelerator(mixed_precision=config.mixed_precision)
+    set_seed(config.seed)
+    pipe = AutoPipelineForText2Image.from_pretrained(base.path)
+    pipe.set_progress_bar_config(disable=True)
+    if "unet" not in pipe.components or pipe.unet.config.addition_embed_type is not None:
+        raise DataError(f"{base.ref}: only Stable Diffusion 1.x/2.x style pipelines (a UNet conditioned on one text "
+                        "encoder) can be trained here; see finetune/recipes/ for SDXL")
+    unet, vae, text_encoder, tokenizer = pipe.unet, pipe.vae, pipe.text_encoder, pipe.tokenizer
+    noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+    for module in (unet, vae, text_encoder):
+        module.requires_grad_(False)
+    pipe.to(accelerator.device)
+
+    native = unet.config.sample_size * pipe.vae_scale_factor
+    resolution = config.resolution or native
+    step_px = 8 * pipe.vae_scale_factor if resolution >= 512 else 4 * pipe.vae_scale_factor
+    buckets = _buckets(resolution, step_px) if config.crop == "bucket" else [(resolution, resolution)]
+
+    # The VAE is frozen, so every image is encoded once (the mean of its latent distribution, as
+    # trainers that cache latents do).
+    latents, bucket_of = [], []
+    with torch.no_grad():
+        for ex in data.examples:
+            from PIL import Image
+
+            with Image.open(ex.path) as im:
+                aspect = math.log(im.width / im.height)
+            size = min(buckets, key=lambda s: abs(math.log(s[0] / s[1]) - aspect))
+            latents.append(vae.encode(_pixels(ex.path, size)[None].to(accelerator.device)).latent_dist.mean[0])
+            bucket_of.append(size)
+    captions = [" ".join(filter(None, [config.instance_token, ex.caption])) for ex in data.examples]
+    prompts = config.validation_prompts or list(dict.fromkeys(captions))[:4]
+    preview_size = (resolution, resolution)
+
+    def encode(texts: list[str]) -> torch.Tensor:
+        ids = tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                        return_tensors="pt").input_ids.to(accelerator.device)
+        return text_encoder(ids)[0]
+
+    set_seed(config.seed)
+    unet.add_adapter(LoraConfig(r=config.rank, lora_alpha=config.alpha, init_lora_weights="gaussian",
+                                target_modules=config.target_modules))
+    text_lora = None
+    if config.train_text_encoder:
+        # peft's get_peft_model injects the LoRA layers into the text encoder in place (transformers'
+        # own add_adapter needs a newer peft than this project pins).
+        text_lora = get_peft_model(text_encoder, LoraConfig(
+            r=config.rank, lora_alpha=config.alpha, init_lora_weights="gaussian",
+            target_modules=["q_proj", "k_proj", "v_proj", "out_proj"]))
+    params = [p for m in (unet, text_encoder) for p in m.parameters() if p.requires_grad]
+    for p in params:  # LoRA weights train in fp32 even when the rest runs in half precision
+        p.data = p.data.float()
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate)
+
+    start_step, losses, shots = 0, [], []
+    checkpoint = _latest_checkpoint(out) if resume else None
+    if resume and checkpoint is None:
+        raise DataError(f"--resume: {out / 'checkpoints'} has no checkpoint to resume from")
+    if checkpoint:
+        state = torch.load(checkpoint / "state.pt", weights_only=False)
+        if state["config"] != dataclasses.asdict(config) or state["data"] != data.hash:
+            raise DataError(f"--resume: {checkpoint} was made with other hyperparameters or data; start a new --out")
+        set_peft_model_state_dict(unet, state["unet"])
+        if text_lora is not None:
+            set_peft_model_state_dict(text_lora, state["text_encoder"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_step, losses, shots = state["step"], state["losses"], state["shots"]
+    else:
+        shots.append(("step 0", _render(pipe, prompts, config, preview_size)))
+    unet, text_encoder, optimizer = accelerator.prepare(unet, text_encoder, optimizer)
+
+    by_bucket: dict[tuple, list[int]] = {}
+    for i, size in enumerate(bucket_of):
+        by_bucket.setdefault(size, []).append(i)
+    began = time.perf_counter()
+    for step in range(start_step, config.steps):
+        # Seeded per step (not one running generator), so a resumed run draws what the first would have.
+        rng = random.Random(config.seed * 1_000_003 + step)
+        gen = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+        members = by_bucket[rng.choice(sorted(by_bucket))] if len(by_bucket) > 1 else list(range(len(latents)))
+        global_batch = [rng.choice(members) for _ in range(config.batch_size)]
+        mine = global_batch[accelerator.process_index :: accelerator.num_processes]
+        x0 = torch.stack([latents[i] for i in mine]) * vae.config.scaling_factor
+        noise = torch.randn(x0.shape, generator=gen).to(x0.device)
+        t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(mine),), generator=gen).to(x0.device)
+        noisy = noise_scheduler.add_noise(x0, noise, t)
+        target = noise if noise_scheduler.config.prediction_type == "epsilon" else noise_scheduler.get_velocity(x0, noise, t)
+        with accelerator.autocast():
+            if config.train_text_encoder:
+                hidden = encode([captions[i] for i in mine])
+            else:
+                with torch.no_grad():
+                    hidden = encode([captions[i] for i in mine])
+            pred = unet(noisy, t, hidden).sample
+        loss = torch.nn.functional.mse_loss(pred.float(), target.float())
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(round(accelerator.gather(loss.detach()).mean().item(), 5))
+        if progress and accelerator.is_main_process:
+            progress(step + 1, config.steps, losses[-1])
+        done = step + 1
+        if config.validation_every and done % config.validation_every == 0 and done < config.steps:
+            shots.append((f"step {done}", _render(pipe, prompts, config, preview_size)))
+        if config.checkpoint_every and done % config.checkpoint_every == 0 and done < config.steps and accelerator.is_main_process:
+            _save_checkpoint(out / "checkpoints" / f"step-{done}", {
+                "unet": get_peft_model_state_dict(accelerator.unwrap_model(unet)),
+                "text_encoder": get_peft_model_state_dict(text_lora) if text_lora is not None else None,
+                "optimizer": optimizer.state_dict(), "step": done, "losses": losses, "shots": shots,
+                "config": dataclasses.asdict(config), "data": data.hash,
+            })
+    seconds = round(time.perf_counter() - began, 1)
+    shots.append((f"step {config.steps}", _render(pipe, prompts, config, preview_size)))
+
+    metrics = {
+        "images": len(data.examples), "steps": config.steps, "resumed_from": start_step or None, "seconds": seconds,
+        "first_loss": round(sum(losses[:10]) / len(losses[:10]), 4), "final_loss": round(sum(losses[-10:]) / len(losses[-10:]), 4),
+        "buckets": sorted({f"{w}x{h}" for w, h in bucket_of}), "validation_prompts": prompts,
+        "processes": accelerator.num_processes, "skipped_files": data.skipped,
+    }
+    if accelerator.is_main_process:
+        adapter = out / "adapter"
+        unet_ = accelerator.unwrap_model(unet)
+        type(pipe).save_lora_weights(
+            adapter,
+            unet_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(unet_)),
+            text_encoder_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(text_lora)) if text_lora is not None else None,
+            unet_lora_adapter_metadata=unet_.peft_config["default"].to_dict(),
+            text_encoder_lora_adapter_metadata=text_lora.peft_config["default"].to_dict() if text_lora is not None else None,
+        )
+        grid(adapter / "validation.png", shots, prompts)
+        loss_curve(adapter / "loss.png", losses, [], f"image adapter: noise-prediction loss {metrics['first_loss']} -> {metrics['final_loss']}")
+        (adapter / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        (adapter / "recipe.yaml").write_text(yaml.safe_dump(
+            {"kind": "image", "base": base.ref, "hyperparameters": dataclasses.asdict(config)}, sort_keys=False))
+    accelerator.wait_for_everyone()
+    return metrics
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    tmp.mkdir(parents=True, exist_ok=True)
+    torch.save(state, tmp / "state.pt")
+    tmp.rename(path)

@@ -1,0 +1,81 @@
+"""The feedback loop: what reviewers decided becomes the next round of training data.
+
+Approved creatives of a brand (their copy as it stands, reviewer edits included) become copy rows
+in the documented JSONL format, prompted as the generator prompted them; rejected creatives are
+written too, marked `"status": "rejected"` with the reviewer's reason, as negatives for a later
+preference-tuning step (the LoRA trainer skips them).
+"""
+
+import json
+import re
+from pathlib import Path
+
+from sqlalchemy import select
+
+from adgen import records
+from adgen.platforms import placement
+from adgen.runner import Context
+from adgen.spec import CampaignSpec
+from finetune.data import DataError
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def _brand_matches(name: str, brand: str) -> bool:
+    """A registry brand slug names a brand record when the record's name, as a slug, is the slug or
+    starts with it (Northwind Coffee -> northwind-coffee matches northwind)."""
+    return slug(name) == brand or slug(name).startswith(brand + "-")
+
+
+def review_rows(ctx: Context, brand: str, campaign_ids: list[str] | None = None) -> list[dict]:
+    """Approved and rejected creatives of the brand's campaigns (or of the named ones) as JSONL rows."""
+    rows = []
+    with ctx.db() as s:
+        if campaign_ids:
+            campaigns = []
+            for cid in campaign_ids:
+                campaign = s.get(records.Campaign, cid)
+                if campaign is None:
+                    raise DataError(f"--campaign: no campaign {cid!r}; see 'adgen campaign list'")
+                if not _brand_matches(campaign.brand.name, brand):
+                    raise DataError(f"--campaign: {cid} belongs to brand {campaign.brand.name!r}, not {brand!r}")
+                campaigns.append(campaign)
+        else:
+            campaigns = [c for c in s.scalars(select(records.Campaign).order_by(records.Campaign.created_at))
+                         if _brand_matches(c.brand.name, brand)]
+        for campaign in campaigns:
+            spec = CampaignSpec.model_validate({k: v for k, v in campaign.spec.items() if k != "logo_key"})
+            products = {p.name: p for p in spec.products}
+            audiences = {a.name: a for a in spec.audiences}
+            query = (select(records.Creative).where(records.Creative.campaign_id == campaign.id,
+                                                    records.Creative.status.in_(("approved", "rejected")))
+                     .order_by(records.Creative.id))
+            for creative in s.scalars(query):
+                reviews = s.scalars(select(records.Review).where(records.Review.creative_id == creative.id)
+                                    .order_by(records.Review.id)).all()
+                written = {n for n, f in placement(creative.placement).fields.items() if f.written}
+                copy = {n: texts for n, texts in creative.copy.items() if n in written and texts}
+                if not copy:
+                    continue
+                row = {
+                    "product": products[creative.product].model_dump(mode="json", exclude_none=True),
+                    "audience": audiences[creative.audience].model_dump(mode="json", exclude_none=True),
+                    "placement": creative.placement, "copy": copy,
+                    "brand": spec.brand.model_dump(mode="json", include={"name", "voice", "banned_terms"}),
+                    "status": creative.status, "campaign": campaign.id, "creative": creative.id,
+                    "edited": any(r.action == "edit" for r in reviews),
+                }
+                if creative.status == "rejected":
+                    row["reason"] = next((r.reason for r in reversed(reviews) if r.action == "reject"), None)
+                rows.append(row)
+    if not any(r["status"] == "approved" for r in rows):
+        where = f"campaigns {', '.join(campaign_ids)}" if campaign_ids else f"any campaign of brand {brand!r}"
+        raise DataError(f"--from-reviews: no approved creatives in {where}; approve some with 'adgen review approve'")
+    return rows
+
+
+def write_jsonl(rows: list[dict], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
