@@ -11,6 +11,7 @@ import io
 import secrets
 import shutil
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,12 +233,8 @@ def my_campaigns(ctx: Context, user: str) -> list[tuple[str, str]]:
 @dataclass
 class CreativeView:
     id: str
-    product: str
-    audience: str
-    placement: str
     status: str
-    ok: bool
-    image: Image.Image | str
+    image: Image.Image | str  # a picture, or a presigned URL
     caption: str
 
 
@@ -277,16 +274,15 @@ def campaign_state(ctx: Context, user: str, campaign_id: str) -> dict:
                 "creatives": creatives}
 
 
-def gallery(ctx: Context, user: str, campaign_id: str, audience: str, placement_name: str, status: str) -> list[CreativeView]:
-    state = campaign_state(ctx, user, campaign_id)
+def gallery(ctx: Context, state: dict, audience: str, placement_name: str, status: str) -> list[CreativeView]:
+    """The creatives of a campaign state (from `campaign_state`, which checked access), filtered."""
     views = []
     for c in state["creatives"]:
-        if (audience not in ("", "all", None) and c.audience != audience) or \
-           (placement_name not in ("", "all", None) and c.placement != placement_name) or \
-           (status not in ("", "all", None) and c.status != status):
+        if any(wanted not in ("", "all", None) and wanted != value
+               for wanted, value in ((audience, c.audience), (placement_name, c.placement), (status, c.status))):
             continue
         badge = "passes checks" if c.compliance["ok"] else "fails checks"
-        views.append(CreativeView(c.id, c.product, c.audience, c.placement, c.status, c.compliance["ok"], _picture(ctx, c),
+        views.append(CreativeView(c.id, c.status, _picture(ctx, c),
                                   f"{c.audience} · {placement(c.placement).label} · {c.status} · {badge}"))
     return views
 
@@ -348,11 +344,15 @@ def approve_remaining(ctx: Context, user: str, campaign_id: str) -> int:
     return approve(ctx, campaign_id, ids, user) if ids else 0
 
 
-def export_zip(ctx: Context, user: str, campaign_id: str) -> Path:
-    """The export bundle of the approved creatives as a zip in a fresh temporary folder."""
+def export_zip(ctx: Context, user: str, campaign_id: str, folder: Path) -> Path:
+    """The export bundle of the approved creatives as a zip in a fresh folder under `folder`; bundles
+    there older than an hour are removed (by then the browser has its copy)."""
     with ctx.db() as s:
         name = campaign_of(s, user, campaign_id).name
-    work = Path(tempfile.mkdtemp(prefix="adgen-export-"))
+    for old in folder.iterdir():
+        if time.time() - old.stat().st_mtime > 3600:
+            shutil.rmtree(old, ignore_errors=True)
+    work = Path(tempfile.mkdtemp(dir=folder))
     bundle = work / name
     export_campaign(ctx, campaign_id, bundle)
     archive = work / f"{name}-{campaign_id}.zip"

@@ -10,7 +10,9 @@ Per-user data lives only in the browser session (component values and `gr.State`
 import html
 import json
 import os
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -104,6 +106,7 @@ def build_app(settings: Settings) -> gr.Blocks:
     held here; everything about a user comes from the request or the browser session."""
     ctx = Context(settings)
     placements = actions.placement_choices()
+    exports = Path(tempfile.mkdtemp(prefix="adgen-ui-exports-"))
 
     # ----- handlers (each gets the signed-in user first) -----
 
@@ -143,7 +146,7 @@ def build_app(settings: Settings) -> gr.Blocks:
         if not campaign_id:
             return "Choose a campaign.", [], [], gr.Dropdown(), gr.Dropdown(), gr.Timer(active=False)
         state = actions.campaign_state(ctx, user, campaign_id)
-        views = actions.gallery(ctx, user, campaign_id, audience, placement_name, status)
+        views = actions.gallery(ctx, state, audience, placement_name, status)
         running = any(j["status"] in ("pending", "running") for j in state["jobs"])
         audiences = ["all"] + sorted({j["audience"] for j in state["jobs"]})
         names = ["all"] + sorted({j["placement"] for j in state["jobs"]})
@@ -194,11 +197,12 @@ def build_app(settings: Settings) -> gr.Blocks:
         return campaign_id
 
     def do_export(user, campaign_id):
-        return str(actions.export_zip(ctx, user, campaign_id))
+        return str(actions.export_zip(ctx, user, campaign_id, exports))
 
     # ----- layout -----
 
-    with gr.Blocks(title="adgen: ad creatives") as app:
+    # Pictures and export zips that Gradio caches to serve them are deleted after an hour.
+    with gr.Blocks(title="adgen: ad creatives", delete_cache=(600, 3600)) as app:
         with gr.Row():
             gr.Markdown("# adgen\nBrand-tuned ad creatives, laid out per placement, checked and reviewed.")
             who = gr.Markdown()
