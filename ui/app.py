@@ -107,6 +107,7 @@ def build_app(settings: Settings) -> gr.Blocks:
     ctx = Context(settings)
     placements = actions.placement_choices()
     exports = Path(tempfile.mkdtemp(prefix="adgen-ui-exports-"))
+    picture_folder = Path(tempfile.mkdtemp(prefix="adgen-ui-pictures-"))
 
     # ----- handlers (each gets the signed-in user first) -----
 
@@ -146,7 +147,7 @@ def build_app(settings: Settings) -> gr.Blocks:
         if not campaign_id:
             return "Choose a campaign.", [], [], gr.Dropdown(), gr.Dropdown(), gr.Timer(active=False)
         state = actions.campaign_state(ctx, user, campaign_id)
-        views = actions.gallery(ctx, state, audience, placement_name, status)
+        views = actions.gallery(ctx, state, audience, placement_name, status, picture_folder)
         running = any(j["status"] in ("pending", "running") for j in state["jobs"])
         audiences = ["all"] + sorted({j["audience"] for j in state["jobs"]})
         names = ["all"] + sorted({j["placement"] for j in state["jobs"]})
@@ -156,7 +157,7 @@ def build_app(settings: Settings) -> gr.Blocks:
     def detail(user, creative_id):
         if not creative_id:
             return [], "", "", "", [], gr.Dropdown(choices=[]), ""
-        d = actions.creative_detail(ctx, user, creative_id)
+        d = actions.creative_detail(ctx, user, creative_id, picture_folder)
         copy_md = "\n".join(f"- **{k}**: " + " · ".join(html.escape(t) for t in v) for k, v in d["copy"].items())
         head = (f"**{d['id']}**: {d['product']} · {d['audience']} · {d['placement']} · "
                 f"status **{d['status']}**")
@@ -257,7 +258,7 @@ def build_app(settings: Settings) -> gr.Blocks:
                 with gr.Row():
                     with gr.Column(scale=3):
                         pictures = gr.Gallery(label="Creatives", columns=4, height=520, object_fit="contain",
-                                              format="png", allow_preview=False, elem_id="gallery")
+                                              allow_preview=False, elem_id="gallery")
                         with gr.Row():
                             approve_all = gr.Button("Approve all remaining that pass")
                             export_btn = gr.Button("Download export bundle (approved)", variant="primary")
@@ -269,7 +270,7 @@ def build_app(settings: Settings) -> gr.Blocks:
                         # a one-picture gallery, not gr.Image: an Image would fetch an S3 URL on the server,
                         # a Gallery hands the presigned URL to the browser
                         picture = gr.Gallery(label="Creative", columns=1, rows=1, height="auto", object_fit="contain",
-                                             format="png", allow_preview=True)
+                                             allow_preview=True)
                         copy_view = gr.Markdown()
                         with gr.Row():
                             approve_btn = gr.Button("Approve", variant="primary")
