@@ -10,7 +10,7 @@ from PIL import Image
 
 from adgen.compliance import check_copy
 from adgen.platforms import placement
-from tests.conftest import EXAMPLE, adgen
+from tests.conftest import EXAMPLE, MODELS, adgen
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,9 @@ def campaign_home(tmp_path_factory, default_models) -> str:
 
 @pytest.fixture(scope="module")
 def _campaign_id(campaign_home) -> str:
-    result = adgen("campaign", "run", str(EXAMPLE), "--json", env={"ADGEN_HOME": campaign_home})
+    # ADGEN_MODELS given here: a module fixture runs before the per-test one that sets it, and without
+    # it the run would train the default models again inside this home
+    result = adgen("campaign", "run", str(EXAMPLE), "--json", env={"ADGEN_HOME": campaign_home, "ADGEN_MODELS": str(MODELS)})
     info = json.loads(result.stdout)
     assert info["jobs"] == {"done": 10}
     return info["campaign_id"]

@@ -11,6 +11,7 @@ import io
 import secrets
 import shutil
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,12 +233,8 @@ def my_campaigns(ctx: Context, user: str) -> list[tuple[str, str]]:
 @dataclass
 class CreativeView:
     id: str
-    product: str
-    audience: str
-    placement: str
     status: str
-    ok: bool
-    image: Image.Image | str
+    image: str  # a file in the server's picture folder, or a presigned URL
     caption: str
 
 
@@ -255,14 +252,25 @@ def _text_card(copy: dict) -> Image.Image:
     return im
 
 
-def _picture(ctx: Context, c: records.Creative) -> Image.Image | str:
-    """What the gallery shows. Local storage: the image itself (Gradio serves it from its own cache,
-    so no storage path is ever served). S3: a presigned URL valid for ten minutes."""
-    if not c.image_key:
-        return _text_card(c.copy)
-    if ctx.settings.storage.startswith("s3://"):
+def _picture(ctx: Context, c: records.Creative, folder: Path) -> str:
+    """What the gallery shows, as a file or URL. Local storage: the stored PNG copied once per
+    version into the server's picture folder (never re-encoded on each poll; Gradio serves its
+    own cached copy, so no storage path is ever served). S3: a presigned URL valid for ten minutes."""
+    if c.image_key and ctx.settings.storage.startswith("s3://"):
         return ctx.storage.url(c.image_key, expires=600)
-    return Image.open(io.BytesIO(ctx.storage.get(c.image_key)))
+    path = folder / f"{c.id}-{c.updated_at:%Y%m%d%H%M%S%f}.png"
+    if not path.exists():
+        if c.image_key:
+            data = ctx.storage.get(c.image_key)
+        else:
+            buf = io.BytesIO()
+            _text_card(c.copy).save(buf, format="PNG")
+            data = buf.getvalue()
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".part")  # two polls at once never share a half file
+        with open(fd, "wb") as f:
+            f.write(data)
+        Path(tmp).replace(path)
+    return str(path)
 
 
 def campaign_state(ctx: Context, user: str, campaign_id: str) -> dict:
@@ -277,21 +285,21 @@ def campaign_state(ctx: Context, user: str, campaign_id: str) -> dict:
                 "creatives": creatives}
 
 
-def gallery(ctx: Context, user: str, campaign_id: str, audience: str, placement_name: str, status: str) -> list[CreativeView]:
-    state = campaign_state(ctx, user, campaign_id)
+def gallery(ctx: Context, state: dict, audience: str, placement_name: str, status: str,
+            folder: Path) -> list[CreativeView]:
+    """The creatives of a campaign state (from `campaign_state`, which checked access), filtered."""
     views = []
     for c in state["creatives"]:
-        if (audience not in ("", "all", None) and c.audience != audience) or \
-           (placement_name not in ("", "all", None) and c.placement != placement_name) or \
-           (status not in ("", "all", None) and c.status != status):
+        if any(wanted not in ("", "all", None) and wanted != value
+               for wanted, value in ((audience, c.audience), (placement_name, c.placement), (status, c.status))):
             continue
         badge = "passes checks" if c.compliance["ok"] else "fails checks"
-        views.append(CreativeView(c.id, c.product, c.audience, c.placement, c.status, c.compliance["ok"], _picture(ctx, c),
+        views.append(CreativeView(c.id, c.status, _picture(ctx, c, folder),
                                   f"{c.audience} · {placement(c.placement).label} · {c.status} · {badge}"))
     return views
 
 
-def creative_detail(ctx: Context, user: str, creative_id: str) -> dict:
+def creative_detail(ctx: Context, user: str, creative_id: str, folder: Path) -> dict:
     with ctx.db() as s:
         c = creative_of(s, user, creative_id)
         reviews = s.scalars(select(records.Review).where(records.Review.creative_id == c.id).order_by(records.Review.id))
@@ -299,7 +307,7 @@ def creative_detail(ctx: Context, user: str, creative_id: str) -> dict:
                    for r in reviews]
         return {"id": c.id, "campaign_id": c.campaign_id, "status": c.status, "product": c.product,
                 "audience": c.audience, "placement": c.placement, "copy": c.copy, "compliance": c.compliance,
-                "lineage": c.lineage, "reviews": history, "image": _picture(ctx, c),
+                "lineage": c.lineage, "reviews": history, "image": _picture(ctx, c, folder),
                 "fields": [n for n, f in placement(c.placement).fields.items() if f.written]}
 
 
@@ -348,11 +356,15 @@ def approve_remaining(ctx: Context, user: str, campaign_id: str) -> int:
     return approve(ctx, campaign_id, ids, user) if ids else 0
 
 
-def export_zip(ctx: Context, user: str, campaign_id: str) -> Path:
-    """The export bundle of the approved creatives as a zip in a fresh temporary folder."""
+def export_zip(ctx: Context, user: str, campaign_id: str, folder: Path) -> Path:
+    """The export bundle of the approved creatives as a zip in a fresh folder under `folder`; bundles
+    there older than an hour are removed (by then the browser has its copy)."""
     with ctx.db() as s:
         name = campaign_of(s, user, campaign_id).name
-    work = Path(tempfile.mkdtemp(prefix="adgen-export-"))
+    for old in folder.iterdir():
+        if time.time() - old.stat().st_mtime > 3600:
+            shutil.rmtree(old, ignore_errors=True)
+    work = Path(tempfile.mkdtemp(dir=folder))
     bundle = work / name
     export_campaign(ctx, campaign_id, bundle)
     archive = work / f"{name}-{campaign_id}.zip"

@@ -10,7 +10,9 @@ Per-user data lives only in the browser session (component values and `gr.State`
 import html
 import json
 import os
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -104,6 +106,8 @@ def build_app(settings: Settings) -> gr.Blocks:
     held here; everything about a user comes from the request or the browser session."""
     ctx = Context(settings)
     placements = actions.placement_choices()
+    exports = Path(tempfile.mkdtemp(prefix="adgen-ui-exports-"))
+    picture_folder = Path(tempfile.mkdtemp(prefix="adgen-ui-pictures-"))
 
     # ----- handlers (each gets the signed-in user first) -----
 
@@ -143,7 +147,7 @@ def build_app(settings: Settings) -> gr.Blocks:
         if not campaign_id:
             return "Choose a campaign.", [], [], gr.Dropdown(), gr.Dropdown(), gr.Timer(active=False)
         state = actions.campaign_state(ctx, user, campaign_id)
-        views = actions.gallery(ctx, user, campaign_id, audience, placement_name, status)
+        views = actions.gallery(ctx, state, audience, placement_name, status, picture_folder)
         running = any(j["status"] in ("pending", "running") for j in state["jobs"])
         audiences = ["all"] + sorted({j["audience"] for j in state["jobs"]})
         names = ["all"] + sorted({j["placement"] for j in state["jobs"]})
@@ -153,7 +157,7 @@ def build_app(settings: Settings) -> gr.Blocks:
     def detail(user, creative_id):
         if not creative_id:
             return [], "", "", "", [], gr.Dropdown(choices=[]), ""
-        d = actions.creative_detail(ctx, user, creative_id)
+        d = actions.creative_detail(ctx, user, creative_id, picture_folder)
         copy_md = "\n".join(f"- **{k}**: " + " · ".join(html.escape(t) for t in v) for k, v in d["copy"].items())
         head = (f"**{d['id']}**: {d['product']} · {d['audience']} · {d['placement']} · "
                 f"status **{d['status']}**")
@@ -194,11 +198,12 @@ def build_app(settings: Settings) -> gr.Blocks:
         return campaign_id
 
     def do_export(user, campaign_id):
-        return str(actions.export_zip(ctx, user, campaign_id))
+        return str(actions.export_zip(ctx, user, campaign_id, exports))
 
     # ----- layout -----
 
-    with gr.Blocks(title="adgen: ad creatives") as app:
+    # Pictures and export zips that Gradio caches to serve them are deleted after an hour.
+    with gr.Blocks(title="adgen: ad creatives", delete_cache=(600, 3600)) as app:
         with gr.Row():
             gr.Markdown("# adgen\nBrand-tuned ad creatives, laid out per placement, checked and reviewed.")
             who = gr.Markdown()
@@ -253,7 +258,7 @@ def build_app(settings: Settings) -> gr.Blocks:
                 with gr.Row():
                     with gr.Column(scale=3):
                         pictures = gr.Gallery(label="Creatives", columns=4, height=520, object_fit="contain",
-                                              format="png", allow_preview=False, elem_id="gallery")
+                                              allow_preview=False, elem_id="gallery")
                         with gr.Row():
                             approve_all = gr.Button("Approve all remaining that pass")
                             export_btn = gr.Button("Download export bundle (approved)", variant="primary")
@@ -265,7 +270,7 @@ def build_app(settings: Settings) -> gr.Blocks:
                         # a one-picture gallery, not gr.Image: an Image would fetch an S3 URL on the server,
                         # a Gallery hands the presigned URL to the browser
                         picture = gr.Gallery(label="Creative", columns=1, rows=1, height="auto", object_fit="contain",
-                                             format="png", allow_preview=True)
+                                             allow_preview=True)
                         copy_view = gr.Markdown()
                         with gr.Row():
                             approve_btn = gr.Button("Approve", variant="primary")
