@@ -288,8 +288,10 @@ def creative_show(creative_id: str):
         c = s.get(records.Creative, creative_id)
         if c is None:
             raise LookupError(f"no creative {creative_id!r}")
+        # On S3 the URL is presigned (an hour), so it opens in a browser without credentials.
+        url = ctx.storage.url(c.image_key) if c.image_key else None
         out.print_json(json.dumps({"id": c.id, "status": c.status, "copy": c.copy, "image_key": c.image_key,
-                                   "compliance": c.compliance, "lineage": c.lineage}))
+                                   "image_url": url, "compliance": c.compliance, "lineage": c.lineage}))
 
 
 @creative_app.command("rerender")
