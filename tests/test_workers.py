@@ -348,6 +348,19 @@ def production(tmp_path_factory, default_models):
     admin.close()
 
 
+def _finish(follower: subprocess.Popen, pool: Pool, ctx: Context, campaign_id: str, timeout: float) -> dict:
+    """Wait for the follower's JSON; on a timeout, say where each job stands and what the workers logged."""
+    try:
+        out, err = follower.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        follower.kill()
+        jobs = [(j.id, j.status, j.attempts, j.claimed_by, j.error) for j in _jobs(ctx, campaign_id)]
+        logs = "\n".join(pool.log(i)[-3000:] for i in range(len(pool.procs)))
+        raise AssertionError(f"campaign not finished in {timeout} s: {jobs}\n{logs}") from None
+    assert follower.returncode == 0, err
+    return json.loads(out)
+
+
 def _follow(pool: Pool, spec: Path) -> subprocess.Popen:
     """`adgen campaign run` with the broker: it sends the jobs and follows them to the end."""
     return subprocess.Popen([sys.executable, "-m", "adgen", "campaign", "run", str(spec), "--json"], cwd=REPO,
@@ -376,9 +389,7 @@ def test_redis_restarted_mid_campaign_workers_reconnect_and_it_completes(product
     campaign_id, _ = _first_job(ctx, "done", since)
     services.restart_redis(down=2)
     restarted = records._now()
-    out, err = follower.communicate(timeout=120)
-    assert follower.returncode == 0, err
-    assert json.loads(out) == {"campaign_id": campaign_id, "jobs": {"done": 6}}
+    assert _finish(follower, pool, ctx, campaign_id, 240) == {"campaign_id": campaign_id, "jobs": {"done": 6}}
     assert any(j.started_at > restarted for j in _jobs(ctx, campaign_id)), "no job ran after the restart"
     assert all(proc.poll() is None for proc in pool.procs)
     _assert_exactly_once(ctx, campaign_id, services.s3_keys(f"campaigns/{campaign_id}/"))
@@ -398,9 +409,7 @@ def test_s3_unreachable_mid_campaign_jobs_retry_and_nothing_is_lost(production, 
     services.proxy = subprocess.Popen(services.proxy_cmd, stdout=subprocess.DEVNULL)
     _wait_port(int(pool.env["ADGEN_S3_ENDPOINT_URL"].rsplit(":", 1)[1]))
     back = records._now()
-    out, err = follower.communicate(timeout=120)
-    assert follower.returncode == 0, err
-    assert json.loads(out) == {"campaign_id": campaign_id, "jobs": {"done": 4}}
+    assert _finish(follower, pool, ctx, campaign_id, 240) == {"campaign_id": campaign_id, "jobs": {"done": 4}}
     jobs = {j.id: j for j in _jobs(ctx, campaign_id)}
     assert jobs[caught.id].finished_at > back  # the job running at the outage waited it out and finished
     _assert_exactly_once(ctx, campaign_id, services.s3_keys(f"campaigns/{campaign_id}/"))
