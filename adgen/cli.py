@@ -129,8 +129,11 @@ def campaign_run(spec_file: Path = typer.Argument(..., help="Campaign spec (YAML
                 bar.update(task, advance=1, description=f"{job.audience} / {job.placement}: {status}")
 
             counts = run_campaign(campaign_id, ctx, on_job=on_job)
-    if counts is None:
-        out.print_json(json.dumps({"campaign_id": campaign_id, "jobs": None})) if json_out else out.print(campaign_id)
+    if counts is None:  # detached: the workers go on
+        if json_out:
+            out.print_json(json.dumps({"campaign_id": campaign_id, "jobs": None}))
+        else:
+            out.print(campaign_id)
         return
     if json_out:
         out.print_json(json.dumps({"campaign_id": campaign_id, "jobs": counts}))
