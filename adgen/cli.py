@@ -130,8 +130,11 @@ def campaign_run(spec_file: Path = typer.Argument(..., help="Campaign spec (YAML
                 bar.update(task, advance=1, description=f"{job.audience} / {job.placement}: {status}")
 
             counts = run_campaign(campaign_id, ctx, on_job=on_job)
-    if counts is None:
-        out.print_json(json.dumps({"campaign_id": campaign_id, "jobs": None})) if json_out else out.print(campaign_id)
+    if counts is None:  # detached: the workers go on
+        if json_out:
+            out.print_json(json.dumps({"campaign_id": campaign_id, "jobs": None}))
+        else:
+            out.print(campaign_id)
         return
     if json_out:
         out.print_json(json.dumps({"campaign_id": campaign_id, "jobs": counts}))
@@ -310,8 +313,10 @@ def creative_show(creative_id: str):
         c = s.get(records.Creative, creative_id)
         if c is None:
             raise LookupError(f"no creative {creative_id!r}")
+        # On S3 the URL is presigned (an hour), so it opens in a browser without credentials.
+        url = ctx.storage.url(c.image_key) if c.image_key else None
         out.print_json(json.dumps({"id": c.id, "status": c.status, "copy": c.copy, "image_key": c.image_key,
-                                   "compliance": c.compliance, "lineage": c.lineage}))
+                                   "image_url": url, "compliance": c.compliance, "lineage": c.lineage}))
 
 
 @creative_app.command("rerender")

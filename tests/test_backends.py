@@ -103,6 +103,9 @@ def test_campaign_on_postgresql_and_s3(postgres, s3, tmp_path, home, default_mod
     assert len(entries) == 4 and {e["status"] for e in entries} == {"approved"}
     feed = [e for e in entries if e["placement"] == "meta_feed"]
     assert all((out / e["image"]).read_bytes().startswith(b"\x89PNG") for e in feed)
+    shown = json.loads(adgen("creative", "show", feed[0]["id"]).stdout)
+    with urllib.request.urlopen(shown["image_url"]) as response:  # presigned: no credentials needed
+        assert response.read() == (out / feed[0]["image"]).read_bytes()
     assert not (home / "adgen.db").exists() and not (home / "storage").exists()  # nothing went local
 
     import psycopg

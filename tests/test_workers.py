@@ -27,7 +27,6 @@ from adgen.spec import parse_spec
 from tests.conftest import EXAMPLE, MODELS, REPO, adgen
 from tests.test_backends import PG_ADMIN, S3_ENV, _free_port
 
-BROKER = "redis://127.0.0.1:6379/15"  # this suite's own Redis database
 WORKER_ENV = {"ADGEN_JOB_TIME_LIMIT": "120", "ADGEN_MODELS": str(MODELS), "HF_HUB_OFFLINE": "1"}
 
 
@@ -137,21 +136,45 @@ def _local_keys(ctx: Context, campaign_id: str) -> set[str]:
     return {str(p.relative_to(root)) for p in (root / "campaigns" / campaign_id).rglob("*") if p.is_file()}
 
 
+def _wait_port(port: int, timeout: float = 20) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, f"nothing listens on {port}"
+            time.sleep(0.05)
+
+
+def _redis_server(folder: Path) -> tuple[list[str], subprocess.Popen, str]:
+    """A Redis server of the module's own, so that runs of this suite side by side never share
+    queues; with an append-only file, as a broker should run, so a restart keeps its messages."""
+    redis_server = shutil.which("redis-server")
+    if redis_server is None:
+        pytest.fail("redis-server is needed (.ci/run installs it)")
+    port = _free_port()
+    cmd = [redis_server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--save", "",
+           "--appendonly", "yes", "--appendfsync", "always"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    _wait_port(port)
+    return cmd, proc, f"redis://127.0.0.1:{port}/0"
+
+
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory, default_models):
-    import redis
-
-    try:
-        redis.Redis.from_url(BROKER, socket_connect_timeout=3).flushdb()
-    except redis.ConnectionError as e:
-        pytest.fail(f"Redis at 127.0.0.1:6379 is needed (.ci/run starts it): {e}")
     folder = tmp_path_factory.mktemp("workers")
-    env = {"ADGEN_HOME": str(folder / "home"), "ADGEN_BROKER_URL": BROKER}
+    _, redis_proc, broker = _redis_server(folder)
+    env = {"ADGEN_HOME": str(folder / "home"), "ADGEN_BROKER_URL": broker}
     for key in ("ADGEN_DATABASE_URL", "ADGEN_STORAGE_URL", "ADGEN_S3_ENDPOINT_URL", "ADGEN_DEVICE"):
         os.environ.pop(key, None)
     pool = _start_pool(env, folder)
     yield pool
     _stop_pool(pool)
+    redis_proc.terminate()
+    redis_proc.wait(timeout=20)
 
 
 def test_two_workers_make_the_same_creatives_as_the_in_process_runner(pool, tmp_path, monkeypatch):
@@ -255,28 +278,15 @@ def test_retry_failed_reruns_only_failed_jobs_and_cancel_stops_new_ones(pool, tm
 
 
 def test_worker_refuses_an_unknown_queue(tmp_path):
-    result = adgen("worker", "--queues", "text,video", check=False, env={"ADGEN_BROKER_URL": BROKER})
+    result = adgen("worker", "--queues", "text,video", check=False, env={"ADGEN_BROKER_URL": "redis://127.0.0.1:1/0"})
     assert result.returncode == 2 and "--queues: video" in result.stderr
     result = adgen("campaign", "run", str(EXAMPLE), "--detach", check=False)
     assert result.returncode == 2 and "--detach" in result.stderr and "ADGEN_BROKER_URL" in result.stderr
 
 
 # The production backends: records on PostgreSQL, assets on an S3 server behind a TCP forwarder
-# (so the server can be made unreachable without losing its objects), and a Redis server of this
-# module's own, with an append-only file, so it can be restarted.
-
-def _wait_port(port: int, timeout: float = 20) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            assert time.monotonic() < deadline, f"nothing listens on {port}"
-            time.sleep(0.05)
-
+# (so the server can be made unreachable without losing its objects), and a Redis server that the
+# restart test stops and starts again.
 
 @dataclass
 class Services:
@@ -307,18 +317,14 @@ def production(tmp_path_factory, default_models):
     import boto3
 
     folder = tmp_path_factory.mktemp("production")
-    redis_port, moto_port, proxy_port = _free_port(), _free_port(), _free_port()
-    redis_server = shutil.which("redis-server")
-    if redis_server is None:
-        pytest.fail("redis-server is needed (.ci/run installs it)")
-    redis_cmd = [redis_server, "--port", str(redis_port), "--bind", "127.0.0.1", "--dir", str(folder), "--save", "",
-                 "--appendonly", "yes", "--appendfsync", "always"]
-    started = [subprocess.Popen(redis_cmd, stdout=subprocess.DEVNULL)]
+    moto_port, proxy_port = _free_port(), _free_port()
+    redis_cmd, redis_proc, broker = _redis_server(folder)
+    started = [redis_proc]
     started.append(subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(moto_port)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     proxy_cmd = [sys.executable, str(REPO / "tests" / "tcp_proxy.py"), str(proxy_port), str(moto_port)]
     started.append(subprocess.Popen(proxy_cmd, stdout=subprocess.DEVNULL))
-    for port in (redis_port, moto_port, proxy_port):
+    for port in (moto_port, proxy_port):
         _wait_port(port)
     os.environ.update(S3_ENV)
     s3_url = f"http://127.0.0.1:{moto_port}"
@@ -328,7 +334,7 @@ def production(tmp_path_factory, default_models):
     admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3)
     admin.execute(f'CREATE DATABASE "{name}"')
 
-    env = {"ADGEN_HOME": str(folder / "home"), "ADGEN_BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
+    env = {"ADGEN_HOME": str(folder / "home"), "ADGEN_BROKER_URL": broker,
            "ADGEN_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}",
            "ADGEN_STORAGE_URL": f"s3://{bucket}/prod", "ADGEN_S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy_port}", **S3_ENV}
     pool = _start_pool(env, folder)
@@ -340,6 +346,19 @@ def production(tmp_path_factory, default_models):
         proc.wait(timeout=20)
     admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.close()
+
+
+def _finish(follower: subprocess.Popen, pool: Pool, ctx: Context, campaign_id: str, timeout: float) -> dict:
+    """Wait for the follower's JSON; on a timeout, say where each job stands and what the workers logged."""
+    try:
+        out, err = follower.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        follower.kill()
+        jobs = [(j.id, j.status, j.attempts, j.claimed_by, j.error) for j in _jobs(ctx, campaign_id)]
+        logs = "\n".join(pool.log(i)[-3000:] for i in range(len(pool.procs)))
+        raise AssertionError(f"campaign not finished in {timeout} s: {jobs}\n{logs}") from None
+    assert follower.returncode == 0, err
+    return json.loads(out)
 
 
 def _follow(pool: Pool, spec: Path) -> subprocess.Popen:
@@ -370,9 +389,7 @@ def test_redis_restarted_mid_campaign_workers_reconnect_and_it_completes(product
     campaign_id, _ = _first_job(ctx, "done", since)
     services.restart_redis(down=2)
     restarted = records._now()
-    out, err = follower.communicate(timeout=120)
-    assert follower.returncode == 0, err
-    assert json.loads(out) == {"campaign_id": campaign_id, "jobs": {"done": 6}}
+    assert _finish(follower, pool, ctx, campaign_id, 240) == {"campaign_id": campaign_id, "jobs": {"done": 6}}
     assert any(j.started_at > restarted for j in _jobs(ctx, campaign_id)), "no job ran after the restart"
     assert all(proc.poll() is None for proc in pool.procs)
     _assert_exactly_once(ctx, campaign_id, services.s3_keys(f"campaigns/{campaign_id}/"))
@@ -392,9 +409,7 @@ def test_s3_unreachable_mid_campaign_jobs_retry_and_nothing_is_lost(production, 
     services.proxy = subprocess.Popen(services.proxy_cmd, stdout=subprocess.DEVNULL)
     _wait_port(int(pool.env["ADGEN_S3_ENDPOINT_URL"].rsplit(":", 1)[1]))
     back = records._now()
-    out, err = follower.communicate(timeout=120)
-    assert follower.returncode == 0, err
-    assert json.loads(out) == {"campaign_id": campaign_id, "jobs": {"done": 4}}
+    assert _finish(follower, pool, ctx, campaign_id, 240) == {"campaign_id": campaign_id, "jobs": {"done": 4}}
     jobs = {j.id: j for j in _jobs(ctx, campaign_id)}
     assert jobs[caught.id].finished_at > back  # the job running at the outage waited it out and finished
     _assert_exactly_once(ctx, campaign_id, services.s3_keys(f"campaigns/{campaign_id}/"))
