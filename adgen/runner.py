@@ -146,6 +146,7 @@ def _activate(model, adapter: dict | None, ctx: Context):
     name = f"adapter_{adapter['hash']}"
     path = None if name in model.adapters else fetch(ctx.storage, adapter, ctx.settings.home / "cache" / "adapters")
     model.use_adapter(name, path)
+    model.adapter_refs = {**getattr(model, "adapter_refs", {}), name: adapter["ref"]}  # for `adgen workers status`
     return model
 
 

@@ -437,3 +437,42 @@ def test_reconcile_sends_again_jobs_lost_with_a_dead_worker_or_broker(pool, tmp_
     jobs = {j.id: j for j in _jobs(ctx, campaign_id)}
     assert (jobs[stuck].status, jobs[stuck].attempts, jobs[lost].status, jobs[fresh].status) == ("done", 2, "done", "pending")
     assert adgen("workers", "reconcile", campaign_id).stdout.strip() == "sent again 0 job(s)"
+
+
+def _stock_text_adapter(base: Path, folder: Path, seed: int) -> Path:
+    """A LoRA made with stock peft code, nudged so that it changes the model's output."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(base), LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+    for name, p in model.named_parameters():
+        if "lora_B" in name:
+            p.data.normal_(0, 0.05)
+    model.save_pretrained(folder)
+    return folder
+
+
+def test_workers_use_brand_adapters_from_storage_and_switch_between_them(pool, tmp_path, monkeypatch, default_models):
+    ctx = _use(pool, monkeypatch)
+    for i in (1, 2):
+        added = adgen("adapters", "add", str(_stock_text_adapter(default_models["text"], tmp_path / f"lora-{i}", i)),
+                      "--brand", "northwind", "--kind", "text")
+        assert added.stdout.strip() == f"northwind/text@v{i}"
+    made = {}
+    for i in (1, 2, 1):  # back to the first: a switch between adapters already loaded
+        spec = _spec(tmp_path, f"adapter-{i}", ["google_rsa"], variants=2, adapters={"text": f"northwind/text@v{i}"})
+        result = json.loads(adgen("campaign", "run", str(spec), "--json").stdout)
+        assert result["jobs"] == {"done": 1}
+        rows = _creatives(ctx, result["campaign_id"])
+        assert {r.lineage["text_adapter"]["ref"] for r in rows} == {f"northwind/text@v{i}"}
+        made.setdefault(i, []).append(sorted(str(r.copy) for r in rows))
+    assert made[1][0] == made[1][1]  # the same adapter and seed give the same copy after a switch
+    assert made[1][0] != made[2][0]  # and the two adapters write differently
+
+    status = json.loads(adgen("workers", "status", "--json").stdout)
+    held = [m for name, w in status.items() if name.startswith("test-") for child in w["children"]
+            for m in child["models"] if m["kind"] == "text"]
+    assert any(m["adapters"] for m in held), held
+    assert {a for m in held for a in m["adapters"]} <= {"northwind/text@v1", "northwind/text@v2"}

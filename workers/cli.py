@@ -93,7 +93,9 @@ def workers_status(timeout: float = typer.Option(2.0, help="Seconds to wait for 
         out.print(f"[bold]{name}[/bold]: queues {', '.join(w['queues'])}; {w['processes']} process(es); "
                   f"running {', '.join(w['active_jobs']) or 'nothing'}", highlight=False)
         for child in w["children"]:
-            held = ", ".join(f"{m['kind']} {m['path']} on {m['device']}" for m in child["models"]) or "no model yet"
+            held = ", ".join(f"{m['kind']} {m['path']} on {m['device']}"
+                             + (f" (adapters {', '.join(m['adapters'])})" if m.get("adapters") else "")
+                             for m in child["models"]) or "no model yet"
             out.print(f"  child {child['pid']}: {held}", highlight=False)
 
 
