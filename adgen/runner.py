@@ -135,14 +135,17 @@ def resolve_adapter(ref: str, kind: str, model: dict, ctx: Context) -> dict:
     return version.lineage()
 
 
-def _activate(model, adapter: dict | None, ctx: Context):
+def _activate(model, ref: dict, ctx: Context):
     """Switch the resident model to the campaign's adapter (or none). An adapter already loaded is
     switched to by name; a new one is fetched from storage into the local cache first."""
-    from adgen.adapters import fetch
+    from adgen.adapters import AdapterError, fetch
 
+    adapter = ref.get("adapter")
     if adapter is None:
         model.use_adapter(None)
         return model
+    if adapter["base"]["hash"] != ref["hash"]:
+        raise AdapterError(f"{adapter['ref']} was trained on base hash {adapter['base']['hash']}, not {ref['hash']}")
     name = f"adapter_{adapter['hash']}"
     path = None if name in model.adapters else fetch(ctx.storage, adapter, ctx.settings.home / "cache" / "adapters")
     model.use_adapter(name, path)
@@ -158,7 +161,7 @@ def text_model_for(ref: dict, ctx: Context) -> "TextModel":
 
     device = pick_device(ctx.settings)
     model = cached(("text", ref["path"], str(device)), lambda: TextModel(ref["path"], device, pick_dtype(device)))
-    return _activate(model, ref.get("adapter"), ctx)
+    return _activate(model, ref, ctx)
 
 
 def image_model_for(ref: dict, ctx: Context) -> "ImageModel":
@@ -168,7 +171,7 @@ def image_model_for(ref: dict, ctx: Context) -> "ImageModel":
 
     device = pick_device(ctx.settings)
     model = cached(("image", ref["path"], str(device)), lambda: ImageModel(ref["path"], device, pick_dtype(device)))
-    return _activate(model, ref.get("adapter"), ctx)
+    return _activate(model, ref, ctx)
 
 
 def _claim(job_id: str, ctx: Context) -> bool:
