@@ -38,6 +38,18 @@ BRANDS = "adapters/brands.json"
 REF = re.compile(r"^(?P<brand>[a-z0-9][a-z0-9-]*)/(?P<kind>[a-z]+)(@(?P<version>v\d+|latest))?$")
 
 
+def brand_slug(name: str) -> str:
+    """A brand record's name as a registry slug: 'Northwind Coffee' -> 'northwind-coffee'."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def names_brand(registry_brand: str, brand_name: str) -> bool:
+    """Whether a registry brand slug names a brand record: the record's slug is the slug or starts
+    with it ('northwind' names Northwind Coffee)."""
+    slug = brand_slug(brand_name)
+    return slug == registry_brand or slug.startswith(registry_brand + "-")
+
+
 class AdapterError(ValueError):
     """An adapter ref or adapter folder that cannot be used; the message names the ref or file."""
 

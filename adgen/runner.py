@@ -91,7 +91,7 @@ def create_campaign(spec: CampaignSpec, ctx: Context, progress=None) -> str:
     image_ref = vars(resolve_model(spec.models.image, "image", ctx.settings, progress=progress))
     for kind, model in (("text", text_ref), ("image", image_ref)):
         if getattr(spec.adapters, kind):
-            model["adapter"] = resolve_adapter(getattr(spec.adapters, kind), kind, model, ctx)
+            model["adapter"] = resolve_adapter(getattr(spec.adapters, kind), kind, model, ctx, spec.brand.name)
     logo = _read_logo(spec)
 
     logo_key = None
@@ -122,14 +122,26 @@ def create_campaign(spec: CampaignSpec, ctx: Context, progress=None) -> str:
         return campaign.id
 
 
-def resolve_adapter(ref: str, kind: str, model: dict, ctx: Context) -> dict:
+def resolve_adapter(ref: str, kind: str, model: dict, ctx: Context, brand_name: str) -> dict:
     """A spec's adapter ref -> the lineage of the exact version it names, after checking that the
-    version exists and was trained on the campaign's base model."""
+    version exists, belongs to the campaign's brand and was trained on the campaign's base model.
+
+    The brand check is what keeps one advertiser's adapters out of another's campaigns (the web app
+    lets an advertiser name any ref): the ref's brand must name this brand and no other brand."""
     from adgen import adapters
 
     try:
+        owner = adapters.parse_ref(ref, kind).brand
+        if not adapters.names_brand(owner, brand_name):
+            raise SpecError(f"adapters.{kind}: {ref} is an adapter of brand {owner!r}, not of {brand_name!r}; "
+                            f"use one registered for {adapters.brand_slug(brand_name)!r}")
         version = adapters.resolve(ctx.storage, ref, kind)
         adapters.check_base(version, model, f"adapters.{kind}")
+        with ctx.db() as s:
+            others = [b for b in s.scalars(select(records.Brand.name)) if b != brand_name and adapters.names_brand(owner, b)]
+        if others:
+            raise SpecError(f"adapters.{kind}: {owner!r} names brands {brand_name!r} and {others[0]!r}; register the "
+                            f"adapter under the full slug {adapters.brand_slug(brand_name)!r}")
     except adapters.AdapterError as e:
         raise SpecError(str(e) if str(e).startswith("adapters.") else f"adapters.{kind}: {e}") from None
     return version.lineage()

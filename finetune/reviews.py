@@ -7,26 +7,20 @@ preference-tuning step (the LoRA trainer skips them).
 """
 
 import json
-import re
 from pathlib import Path
 
 from sqlalchemy import select
 
 from adgen import records
+from adgen.adapters import names_brand
 from adgen.platforms import placement
 from adgen.runner import Context
 from adgen.spec import CampaignSpec
 from finetune.data import DataError
 
 
-def slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-
-
 def _brand_matches(name: str, brand: str) -> bool:
-    """A registry brand slug names a brand record when the record's name, as a slug, is the slug or
-    starts with it (Northwind Coffee -> northwind-coffee matches northwind)."""
-    return slug(name) == brand or slug(name).startswith(brand + "-")
+    return names_brand(brand, name)
 
 
 def review_rows(ctx: Context, brand: str, campaign_ids: list[str] | None = None) -> list[dict]:

@@ -187,7 +187,10 @@ def test_adapters_made_by_stock_peft_and_diffusers_register_and_run_in_a_campaig
     bad = adgen("adapters", "add", str(tmp_path / "peft-adapter"), "--brand", "acme", "--kind", "image", check=False)
     assert bad.returncode == 2 and "pytorch_lora_weights.safetensors" in bad.stderr
 
-    campaign_id = _run(_spec(tmp_path, adapters={"text": "acme/text@v1", "image": "acme/image@latest"}))
+    acme = {**yaml.safe_load(EXAMPLE.read_text())["brand"], "name": "Acme Roasters", "logo": None}
+    refused = adgen("campaign", "run", _spec(tmp_path, adapters={"text": "acme/text@v1"}), check=False)
+    assert refused.returncode == 2 and "adapters.text: acme/text@v1 is an adapter of brand 'acme', not of 'Northwind Coffee'" in refused.stderr
+    campaign_id = _run(_spec(tmp_path, brand=acme, adapters={"text": "acme/text@v1", "image": "acme/image@latest"}))
     entries = _export(campaign_id, tmp_path / "bundle")
     feed = next(e for e in entries if e["placement"] == "meta_feed")
     assert feed["lineage"]["text_adapter"]["ref"] == "acme/text@v1"
