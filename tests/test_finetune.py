@@ -343,8 +343,10 @@ def test_unknown_base_and_unknown_ref_and_mismatched_base_exit_2(in_trained, tmp
 
     result = adgen("campaign", "run", _spec(tmp_path, adapters={"text": "northwind/text@v9"}), check=False)
     assert result.returncode == 2 and "adapters.text: adapter 'northwind/text@v9' does not exist" in result.stderr
+    result = adgen("campaign", "run", _spec(tmp_path, adapters={"image": "northwind-coffee/image@latest"}), check=False)
+    assert result.returncode == 2 and "'northwind-coffee/image@latest' does not exist" in result.stderr
     result = adgen("campaign", "run", _spec(tmp_path, adapters={"image": "nobody/image@latest"}), check=False)
-    assert result.returncode == 2 and "'nobody/image@latest' does not exist" in result.stderr
+    assert result.returncode == 2 and "nobody/image@latest is an adapter of brand 'nobody', not of 'Northwind Coffee'" in result.stderr
 
     other = tmp_path / "other-text-model"
     shutil.copytree(default_models["text"], other)
