@@ -119,8 +119,10 @@ def main() -> None:
     run_campaign(here_id, ctx)
     here = {"wall": time.perf_counter() - start, "model_seconds": sum(m.model_seconds for m in models) - model_before}
 
-    print(f"load average (1 min) before / after: {load_before:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
-          "(above the core count, other processes competed and the figures are low)")
+    load_after = os.getloadavg()[0]
+    busy = max(load_before, load_after) > (os.cpu_count() or 1) - 0.5
+    print(f"load average (1 min) before / after: {load_before:.1f} / {load_after:.1f} on {os.cpu_count()} cores"
+          + (" (other processes competed for the cores: the figures are low)" if busy else " (the machine was otherwise idle)"))
     jobs = one["jobs"]
     n = jobs * VARIANTS
     print(f"campaign: {len(SPEC['audiences'])} audiences x {len(SPEC['placements'])} placements x {VARIANTS} variants "
