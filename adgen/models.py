@@ -31,6 +31,10 @@ class ModelRef:
 
 
 def pick_device(settings: Settings) -> torch.device:
+    """The device to run models on; also applies ADGEN_TORCH_THREADS, since CPU results (to the
+    last bit) depend on how many threads split each reduction."""
+    if settings.torch_threads and torch.get_num_threads() != settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
     if settings.device:
         return torch.device(settings.device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     storage_url: str | None = Field(default=None, description="Local folder or s3://bucket/prefix for assets; default: a folder under home.")
     s3_endpoint_url: str | None = Field(default=None, description="Endpoint of an S3-compatible server (MinIO, moto); default: AWS.")
     models: Path | None = Field(default=None, description="Folder of the offline default models; default: models/ under home.")
+    torch_threads: int | None = Field(default=None, ge=1, description="torch CPU threads per process; default: one per core. `adgen worker` sets it per child. Images are byte-identical between runs only at the same thread count.")
     device: str | None = Field(default=None, description="torch device for models (cpu, cuda, cuda:1); default: cuda when present.")
     broker_url: str | None = Field(default=None, description="Celery broker (redis://host:6379/0): campaigns run on `adgen worker` processes; default: in-process.")
     job_time_limit: int = Field(default=1800, ge=10, description="Seconds one job may run on a worker before it is killed; the broker's redelivery timeout and the reconciler are derived from it.")

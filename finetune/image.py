@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from finetune import checkpoints
 from finetune.config import ImageConfig
 from finetune.data import DataError, ImageData
 from finetune.pictures import grid, loss_curve
@@ -54,10 +55,6 @@ def _pixels(path: Path, size: tuple[int, int]) -> torch.Tensor:
         array = np.asarray(im, dtype=np.float32) / 127.5 - 1
     return torch.from_numpy(array).permute(2, 0, 1)
 
-
-def _latest_checkpoint(out: Path) -> Path | None:
-    found = sorted((out / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
-    return found[-1] if found else None
 
 
 @torch.no_grad()
@@ -137,13 +134,8 @@ def train_image(
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate)
 
     start_step, losses, shots = 0, [], []
-    checkpoint = _latest_checkpoint(out) if resume else None
-    if resume and checkpoint is None:
-        raise DataError(f"--resume: {out / 'checkpoints'} has no checkpoint to resume from")
-    if checkpoint:
-        state = torch.load(checkpoint / "state.pt", weights_only=False)
-        if state["config"] != dataclasses.asdict(config) or state["data"] != data.hash:
-            raise DataError(f"--resume: {checkpoint} was made with other hyperparameters or data; start a new --out")
+    state = checkpoints.resume_state(out, resume, config, data.hash)
+    if state:
         set_peft_model_state_dict(unet, state["unet"])
         if text_lora is not None:
             set_peft_model_state_dict(text_lora, state["text_encoder"])
@@ -188,7 +180,7 @@ def train_image(
         if config.validation_every and done % config.validation_every == 0 and done < config.steps:
             shots.append((f"step {done}", _render(pipe, prompts, config, preview_size)))
         if config.checkpoint_every and done % config.checkpoint_every == 0 and done < config.steps and accelerator.is_main_process:
-            _save_checkpoint(out / "checkpoints" / f"step-{done}", {
+            checkpoints.save(out / "checkpoints" / f"step-{done}", {
                 "unet": get_peft_model_state_dict(accelerator.unwrap_model(unet)),
                 "text_encoder": get_peft_model_state_dict(text_lora) if text_lora is not None else None,
                 "optimizer": optimizer.state_dict(), "step": done, "losses": losses, "shots": shots,
@@ -221,9 +213,3 @@ def train_image(
     accelerator.wait_for_everyone()
     return metrics
 
-
-def _save_checkpoint(path: Path, state: dict) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    tmp.mkdir(parents=True, exist_ok=True)
-    torch.save(state, tmp / "state.pt")
-    tmp.rename(path)

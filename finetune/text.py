@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from finetune import checkpoints
 from finetune.config import TextConfig
 from finetune.data import DataError, TextData, split
 from finetune.pictures import loss_curve
@@ -91,10 +92,6 @@ def _order(step: int, n: int, batch_size: int, seed: int) -> list[int]:
     return order[position * batch_size : (position + 1) * batch_size]
 
 
-def _latest_checkpoint(out: Path) -> Path | None:
-    found = sorted((out / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
-    return found[-1] if found else None
-
 
 def train_text(
     data: TextData, base, config: TextConfig, out: Path, *, resume: bool = False, progress: Progress | None = None
@@ -135,13 +132,8 @@ def train_text(
                                   weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / max(1, config.warmup_steps)))
     start_step, losses, validation = 0, [], [(0, before["loss"])]
-    checkpoint = _latest_checkpoint(out) if resume else None
-    if resume and checkpoint is None:
-        raise DataError(f"--resume: {out / 'checkpoints'} has no checkpoint to resume from")
-    if checkpoint:
-        state = torch.load(checkpoint / "state.pt", weights_only=False)
-        if state["config"] != dataclasses.asdict(config) or state["data"] != data.hash:
-            raise DataError(f"--resume: {checkpoint} was made with other hyperparameters or data; start a new --out")
+    state = checkpoints.resume_state(out, resume, config, data.hash)
+    if state:
         set_peft_model_state_dict(model, state["adapter"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
@@ -168,7 +160,7 @@ def train_text(
         if config.checkpoint_every and done % config.checkpoint_every == 0 and done < config.steps:
             validation.append((done, evaluate(accelerator.unwrap_model(model), val_rows, tokenizer.pad_token_id, accelerator.autocast)["loss"]))
             if accelerator.is_main_process:
-                _save_checkpoint(out / "checkpoints" / f"step-{done}", {
+                checkpoints.save(out / "checkpoints" / f"step-{done}", {
                     "adapter": get_peft_model_state_dict(accelerator.unwrap_model(model)),
                     "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "step": done,
                     "losses": losses, "validation": validation, "config": dataclasses.asdict(config), "data": data.hash,
@@ -195,11 +187,3 @@ def train_text(
     accelerator.wait_for_everyone()
     return metrics
 
-
-def _save_checkpoint(path: Path, state: dict) -> None:
-    """Written to a side folder and renamed, so a crash mid-save never leaves a checkpoint that
-    --resume would take for a whole one."""
-    tmp = path.with_name(path.name + ".partial")
-    tmp.mkdir(parents=True, exist_ok=True)
-    torch.save(state, tmp / "state.pt")
-    tmp.rename(path)
