@@ -182,6 +182,12 @@ def test_a_second_advertiser_reaches_nothing_of_the_first(alice, bob, made):
         with pytest.raises(AppError, match=r"no (brand|campaign|creative) '"):
             bob.predict(*args, api_name=api_name)
 
+    # nor can he use her brand's adapters in a campaign of his own brand
+    with pytest.raises(AppError, match=r"adapters.text: northwind/text@v1 is an adapter of brand 'northwind', not of 'Contoso Tea'"):
+        bob.predict(brand_id(bob), "borrowed", PRODUCTS, AUDIENCES, ["meta_feed"], 1, 0, "northwind/text@v1", "",
+                    api_name="/create_campaign")
+    assert campaign_ids(bob) == []  # nothing was recorded
+
     # bob's own view lists none of alice's things
     whoami = bob.predict(api_name="/whoami")
     assert [name for name, _ in whoami[1]["choices"]] == ["Contoso Tea"]
