@@ -86,6 +86,27 @@ def _model_progress(bar: Progress):
     return update
 
 
+def _run_here(campaign_id: str, ctx, bar: Progress, label: str, total: int, only: list[str] | None = None) -> dict:
+    """Run a recorded campaign's unfinished jobs in this process with a bar advancing per job
+    (only for the jobs in `only`, when given); returns the job counts."""
+    from adgen.runner import run_campaign
+
+    task = bar.add_task(label, total=total)
+
+    def on_job(job, status):
+        if only is None or job.id in only:
+            bar.update(task, advance=1, description=f"{job.audience} / {job.placement}: {status}")
+
+    return run_campaign(campaign_id, ctx, on_job=on_job)
+
+
+def _print_counts(counts: dict) -> None:
+    """The jobs' outcome on stderr; exit status 1 when any failed."""
+    console.print("jobs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    if counts.get("failed"):
+        raise typer.Exit(1)
+
+
 @app.command()
 def init():
     """Build the offline default text and image models under ADGEN_HOME (idempotent)."""
@@ -108,7 +129,7 @@ def campaign_run(spec_file: Path = typer.Argument(..., help="Campaign spec (YAML
                  detach: bool = typer.Option(False, "--detach", help="With a broker: send the jobs to the workers, print the id and return.")):
     """Validate a spec, record the campaign and generate every creative, with a progress bar. With
     ADGEN_BROKER_URL set the jobs run on `adgen worker` processes and this command follows them."""
-    from adgen.runner import create_campaign, run_campaign
+    from adgen.runner import create_campaign
     from adgen.spec import SpecError, load_spec
 
     ctx = _context()
@@ -124,12 +145,7 @@ def campaign_run(spec_file: Path = typer.Argument(..., help="Campaign spec (YAML
 
             counts = run_on_workers(campaign_id, ctx, bar, n_jobs, detach)
         else:
-            task = bar.add_task(f"campaign {spec.campaign}", total=n_jobs)
-
-            def on_job(job, status):
-                bar.update(task, advance=1, description=f"{job.audience} / {job.placement}: {status}")
-
-            counts = run_campaign(campaign_id, ctx, on_job=on_job)
+            counts = _run_here(campaign_id, ctx, bar, f"campaign {spec.campaign}", n_jobs)
     if counts is None:  # detached: the workers go on
         if json_out:
             out.print_json(json.dumps({"campaign_id": campaign_id, "jobs": None}))
@@ -138,32 +154,23 @@ def campaign_run(spec_file: Path = typer.Argument(..., help="Campaign spec (YAML
         return
     if json_out:
         out.print_json(json.dumps({"campaign_id": campaign_id, "jobs": counts}))
-    else:
-        console.print(f"jobs: {', '.join(f'{n} {s}' for s, n in counts.items())}")
-        out.print(campaign_id)
-    if counts.get("failed"):
-        raise typer.Exit(1)
+        if counts.get("failed"):
+            raise typer.Exit(1)
+        return
+    out.print(campaign_id)
+    _print_counts(counts)
 
 
 @campaign_app.command("resume")
 @user_errors
 def campaign_resume(campaign_id: str):
     """Run the unfinished jobs of a recorded campaign (pending, failed or interrupted) in this process."""
-    from adgen.runner import run_campaign
-
     ctx = _context()
     jobs = _summary(ctx, campaign_id)["jobs"]  # an unknown id fails here, before any model loads
     _quiet_model_loading()
     with _progress() as bar:
-        task = bar.add_task(f"campaign {campaign_id}", total=sum(n for s, n in jobs.items() if s != "done"))
-
-        def on_job(job, status):
-            bar.update(task, advance=1, description=f"{job.audience} / {job.placement}: {status}")
-
-        counts = run_campaign(campaign_id, ctx, on_job=on_job)
-    console.print(f"jobs: {', '.join(f'{n} {s}' for s, n in counts.items())}")
-    if counts.get("failed"):
-        raise typer.Exit(1)
+        counts = _run_here(campaign_id, ctx, bar, f"campaign {campaign_id}", sum(n for s, n in jobs.items() if s != "done"))
+    _print_counts(counts)
 
 
 @campaign_app.command("list")
@@ -368,7 +375,7 @@ def campaign_cancel(campaign_id: str):
 def campaign_retry_failed(campaign_id: str):
     """Run the failed jobs again (done and cancelled jobs are left alone): on the workers when a
     broker is set (follow with `campaign status`), else here with a progress bar."""
-    from adgen.runner import reset_failed, run_campaign
+    from adgen.runner import reset_failed
 
     ctx = _context()
     _summary(ctx, campaign_id)
@@ -384,11 +391,8 @@ def campaign_retry_failed(campaign_id: str):
         return
     _quiet_model_loading()
     with _progress() as bar:
-        task = bar.add_task("retrying failed jobs", total=len(ids))
-        counts = run_campaign(campaign_id, ctx, on_job=lambda job, status: bar.update(task, advance=1) if job.id in ids else None)
-    out.print("jobs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
-    if counts.get("failed"):
-        raise typer.Exit(1)
+        counts = _run_here(campaign_id, ctx, bar, "retrying failed jobs", len(ids), only=ids)
+    _print_counts(counts)
 
 
 db_app = typer.Typer(help="The records database.", no_args_is_help=True)

@@ -29,13 +29,13 @@ class ImageModel:
         self.pipe = AutoPipelineForText2Image.from_pretrained(path, dtype=dtype).to(device)
         self.pipe.set_progress_bar_config(disable=True)
         self.device = device
-        self.adapters: OrderedDict[str, None] = OrderedDict()
+        self.adapters: OrderedDict[str, str] = OrderedDict()  # loaded adapter name -> its ref, least recent first
         self.active: str | None = None
         denoiser = self.pipe.unet if "unet" in self.pipe.components else self.pipe.transformer
         self.native = denoiser.config.sample_size * self.pipe.vae_scale_factor
         self.model_seconds = 0.0
 
-    def use_adapter(self, name: str | None, path=None) -> None:
+    def use_adapter(self, name: str | None, path=None, ref: str = "") -> None:
         """Make `name` the only active LoRA (loading it from `path` the first time with stock
         `load_lora_weights`), or None for the bare pipeline."""
         if name is not None and name not in self.adapters:
@@ -50,7 +50,7 @@ class ImageModel:
         else:
             self.pipe.enable_lora()
             self.pipe.set_adapters(name)
-            self.adapters[name] = None
+            self.adapters[name] = ref or self.adapters.get(name) or name
             self.adapters.move_to_end(name)
         self.active = name
 

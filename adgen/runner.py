@@ -160,8 +160,7 @@ def _activate(model, ref: dict, ctx: Context):
         raise AdapterError(f"{adapter['ref']} was trained on base hash {adapter['base']['hash']}, not {ref['hash']}")
     name = f"adapter_{adapter['hash']}"
     path = None if name in model.adapters else fetch(ctx.storage, adapter, ctx.settings.home / "cache" / "adapters")
-    model.use_adapter(name, path)
-    model.adapter_refs = {**getattr(model, "adapter_refs", {}), name: adapter["ref"]}  # for `adgen workers status`
+    model.use_adapter(name, path, ref=adapter["ref"])
     return model
 
 
@@ -427,14 +426,8 @@ def finish_campaign(campaign_id: str, ctx: Context) -> dict:
     counts = job_counts(campaign_id, ctx)
     with ctx.db.begin() as s:
         campaign = s.get(records.Campaign, campaign_id)
-        if counts.get("pending") or counts.get("running"):
-            pass
-        elif counts.get("failed"):
-            campaign.status = "failed"
-        elif counts.get("cancelled"):
-            campaign.status = "cancelled"
-        else:
-            campaign.status = "done"
+        if not counts.get("pending") and not counts.get("running"):
+            campaign.status = next((st for st in ("failed", "cancelled") if counts.get(st)), "done")
     return counts
 
 

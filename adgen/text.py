@@ -47,11 +47,11 @@ class TextModel:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
         self.device = device
-        self.adapters: OrderedDict[str, None] = OrderedDict()  # loaded adapter names, least recent first
+        self.adapters: OrderedDict[str, str] = OrderedDict()  # loaded adapter name -> its ref, least recent first
         self.active: str | None = None
         self.model_seconds = 0.0  # time spent inside generate(), for the efficiency figure
 
-    def use_adapter(self, name: str | None, path=None) -> None:
+    def use_adapter(self, name: str | None, path=None, ref: str = "") -> None:
         """Make `name` the active PEFT adapter (loading it from `path` the first time), or None for
         the bare base model. The first adapter wraps the base in a PeftModel; later ones are added
         to it by name, and the least recently used is deleted beyond MAX_ADAPTERS."""
@@ -70,7 +70,7 @@ class TextModel:
                 del self.adapters[oldest]
         if name is not None:
             self.model.set_adapter(name)
-            self.adapters[name] = None
+            self.adapters[name] = ref or self.adapters.get(name) or name
             self.adapters.move_to_end(name)
         self.active = name
 

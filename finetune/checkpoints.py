@@ -15,6 +15,12 @@ def latest(out: Path) -> Path | None:
     return found[-1] if found else None
 
 
+def refuse_unfinished(out: Path, resume: bool) -> None:
+    """A run folder holding checkpoints belongs to an unfinished run: continue it or use another."""
+    if not resume and (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir()):
+        raise DataError(f"{out} holds checkpoints of an unfinished run; pass --resume or choose another --out")
+
+
 def resume_state(out: Path, resume: bool, config, data_hash: str) -> dict | None:
     """The newest checkpoint's state when resuming, after checking it was made with the same
     hyperparameters and data; None for a fresh run."""

@@ -99,6 +99,7 @@ def finetune_text(
     promote: bool = typer.Option(True, help="Point BRAND/text@latest at the new version."),
 ):
     """Train a brand text LoRA (transformers + peft + accelerate) and register it as BRAND/text@vN."""
+    from finetune.checkpoints import refuse_unfinished
     from finetune.config import TextConfig, load_recipe
     from finetune.data import DataError, read_text_data
     from finetune.text import train_text
@@ -111,8 +112,7 @@ def finetune_text(
         raise DataError("--campaign goes with --from-reviews")
     base_ref = _base(base or recipe_base, "text", ctx.settings)
     work = work or ctx.settings.home / "finetune" / f"{brand}-text"
-    if (work / "checkpoints").is_dir() and any((work / "checkpoints").iterdir()) and not resume:
-        raise DataError(f"{work} holds checkpoints of an unfinished run; pass --resume or choose another --out")
+    refuse_unfinished(work, resume)
     if from_reviews:
         from finetune.reviews import review_rows, write_jsonl
 
@@ -154,8 +154,9 @@ def finetune_image(
     """Train a brand image LoRA (diffusers + peft + accelerate) and register it as BRAND/image@vN."""
     import dataclasses
 
+    from finetune.checkpoints import refuse_unfinished
     from finetune.config import ImageConfig, load_recipe
-    from finetune.data import DataError, read_image_data
+    from finetune.data import read_image_data
     from finetune.image import train_image
 
     ctx = _context()
@@ -164,8 +165,7 @@ def finetune_image(
         recipe = dataclasses.replace(recipe, instance_token=instance_token)
     base_ref = _base(base or recipe_base, "image", ctx.settings)
     work = work or ctx.settings.home / "finetune" / f"{brand}-image"
-    if (work / "checkpoints").is_dir() and any((work / "checkpoints").iterdir()) and not resume:
-        raise DataError(f"{work} holds checkpoints of an unfinished run; pass --resume or choose another --out")
+    refuse_unfinished(work, resume)
     dataset = read_image_data(images, captions, recipe.min_side, skip_bad=skip_bad)
     for line in dataset.skipped:
         console.print(f"[yellow]skipped[/yellow] {line}", highlight=False, soft_wrap=True)

@@ -205,17 +205,11 @@ def _record_state(**_):
     state = {
         "pid": os.getpid(), "jobs": _jobs_run["jobs"], "job_seconds": round(_jobs_run["job_seconds"], 4),
         "model_seconds": round(sum(m.model_seconds for m in held.values()), 4),
-        "models": [{"kind": k[0], "path": k[1], "device": k[2], "adapters": _adapters(m)} for k, m in held.items()],
+        "models": [{"kind": k[0], "path": k[1], "device": k[2], "adapters": list(m.adapters.values())} for k, m in held.items()],
     }
     tmp = folder / f".{os.getpid()}.json"
     tmp.write_text(json.dumps(state))
     tmp.replace(folder / f"{os.getpid()}.json")
-
-
-def _adapters(model) -> list[str]:
-    """The brand adapters loaded on a resident model, least recently used first."""
-    refs = getattr(model, "adapter_refs", {})
-    return [refs.get(name, name) for name in getattr(model, "adapters", {})]
 
 
 @inspect_command()
