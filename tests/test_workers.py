@@ -232,10 +232,19 @@ def test_a_worker_killed_mid_job_loses_nothing_and_duplicates_nothing(pool, tmp_
     for attempt in range(3):
         spec = _spec(tmp_path, f"kill-{attempt}", ["meta_feed", "x_promoted", "linkedin_single_image", "meta_story"], variants=2)
         campaign_id = adgen("campaign", "run", str(spec), "--detach").stdout.strip()
-        victim = _catch_running(ctx, campaign_id, pool.children())
+        while victim is None and (seen := _catch_running(ctx, campaign_id, pool.children())):
+            # Freeze the child, then make sure it is still inside that job: a fast job may have
+            # finished between the look and the kill, and then no job would be interrupted.
+            pid = int(seen.claimed_by.rsplit("/", 1)[1])
+            os.kill(pid, signal.SIGSTOP)
+            now = next(j for j in _jobs(ctx, campaign_id) if j.id == seen.id)
+            if (now.status, now.claimed_by, now.attempts) == ("running", seen.claimed_by, seen.attempts):
+                victim = seen
+            else:
+                os.kill(pid, signal.SIGCONT)
         if victim:
             break
-    assert victim, "three campaigns finished before any of their jobs was seen running"
+    assert victim, "three campaigns finished before any of their jobs was caught running"
     os.kill(int(victim.claimed_by.rsplit("/", 1)[1]), signal.SIGKILL)
     killed_at = time.monotonic()
 
