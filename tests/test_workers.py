@@ -230,7 +230,9 @@ def test_a_worker_killed_mid_job_loses_nothing_and_duplicates_nothing(pool, tmp_
     ctx = _use(pool, monkeypatch)
     victim = None
     for attempt in range(3):
-        spec = _spec(tmp_path, f"kill-{attempt}", ["meta_feed", "x_promoted", "linkedin_single_image", "meta_story"], variants=2)
+        # Long enough (8 jobs of 4 creatives) that jobs are still running when `--detach` has returned.
+        spec = _spec(tmp_path, f"kill-{attempt}", ["meta_feed", "x_promoted", "linkedin_single_image", "meta_story"],
+                     variants=4, audiences=2)
         campaign_id = adgen("campaign", "run", str(spec), "--detach").stdout.strip()
         while victim is None and (seen := _catch_running(ctx, campaign_id, pool.children())):
             # Freeze the child, then make sure it is still inside that job: a fast job may have
@@ -248,12 +250,12 @@ def test_a_worker_killed_mid_job_loses_nothing_and_duplicates_nothing(pool, tmp_
     os.kill(int(victim.claimed_by.rsplit("/", 1)[1]), signal.SIGKILL)
     killed_at = time.monotonic()
 
-    assert _wait_settled(ctx, campaign_id, timeout=90) == {"done": 4}
+    assert _wait_settled(ctx, campaign_id, timeout=90) == {"done": 8}
     assert time.monotonic() - killed_at < 90
     again = next(j for j in _jobs(ctx, campaign_id) if j.id == victim.id)
     assert again.attempts >= 2  # it was interrupted and run again, by the replacement child or the other worker
     _assert_exactly_once(ctx, campaign_id, _local_keys(ctx, campaign_id))
-    assert len(_creatives(ctx, campaign_id)) == 8
+    assert len(_creatives(ctx, campaign_id)) == 32
 
 
 def test_retry_failed_reruns_only_failed_jobs_and_cancel_stops_new_ones(pool, tmp_path, monkeypatch, default_models):
