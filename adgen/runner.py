@@ -211,12 +211,15 @@ def _cta(placement_: Placement, texts: dict[str, list[str]]) -> str:
     return texts[cta.name][0] if cta and texts.get(cta.name) else ""
 
 
-def render(creative_copy: dict, placement_: Placement, spec: CampaignSpec, background: Image.Image, logo: bytes | None) -> bytes:
-    """The finished creative for one placement: layout by the renderer, never by the model."""
+def render(creative_copy: dict, placement_: Placement, spec: CampaignSpec, background: Image.Image, logo: bytes | None,
+           size: tuple[int, int] | None = None) -> bytes:
+    """The finished creative for one placement: layout by the renderer, never by the model. `size`
+    is one of the placement's other sizes (its `also` list); default the primary size."""
     image = placement_.image
+    width, height = size or (image.width, image.height)
     logo_image = Image.open(io.BytesIO(logo)) if logo else None
     canvas = render_creative(
-        background, width=image.width, height=image.height, headline=_headline(placement_, creative_copy),
+        background, width=width, height=height, headline=_headline(placement_, creative_copy),
         cta=_cta(placement_, creative_copy), colors=spec.brand.colors, logo=logo_image, brand_name=spec.brand.name,
         safe_top=image.safe_top, safe_bottom=image.safe_bottom,
     )
