@@ -150,12 +150,17 @@ def all_sizes(c: Creative, primary: bytes, background: bytes, spec: CampaignSpec
     return out
 
 
-def square_logo(logo: bytes, colors: list[str], size: int = 1200) -> bytes:
+def _logo_size() -> int:
+    return next(f["logo"]["size"] for fmt in formats()["platforms"].values() for f in fmt["files"] if "logo" in f)
+
+
+def square_logo(logo: bytes, colors: list[str]) -> bytes:
     """The brand logo centred on a square of the brand's light colour (white without one), as
     Performance Max's 1:1 logo asset wants it: transparent margins trimmed, aspect kept, never
     stretched."""
     from adgen.render import encode_png
 
+    size = _logo_size()
     background = colors[1] if len(colors) > 1 else "#FFFFFF"
     with Image.open(io.BytesIO(logo)) as im:
         im = im.convert("RGBA")
@@ -208,7 +213,7 @@ def write_platform_folders(out: Path, spec: CampaignSpec, creatives: list[Creati
             folder.mkdir(exist_ok=True)
             logo_name = None
             if "logo" in file and logo is not None:
-                logo_name = f"logo_square_{file['logo']['width']}x{file['logo']['height']}.png"
+                logo_name = f"logo_square_{file['logo']['size']}x{file['logo']['size']}.png"
                 (folder / logo_name).write_bytes(logo)
             rows = []
             for c in chosen:

@@ -81,6 +81,12 @@ def with_xmp(png: bytes) -> bytes:
     return b"".join(out)
 
 
+def without_manifest(png: bytes) -> bytes:
+    """The PNG without its C2PA manifest store (the caBX chunk): what was signed, XMP included. Two
+    exports of the same creative compare equal this way; their signed bytes never do."""
+    return PNG_SIGNATURE + b"".join(raw for kind, raw, _ in _chunks(png) if kind != b"caBX")
+
+
 def digital_source_type(png: bytes) -> str | None:
     """The IPTC digital source type in a PNG's XMP, or None."""
     import re
