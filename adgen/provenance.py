@@ -210,12 +210,15 @@ class Signer:
                 {"label": "org.adgen.generation", "data": generation},
             ],
         }
-        builder = c2pa.Builder(json.dumps(manifest))
-        for name, data in ingredients.items():
-            fmt = "image/jpeg" if data.startswith(b"\xff\xd8") else "image/png"
-            builder.add_ingredient({"title": name, "relationship": "componentOf"}, fmt, io.BytesIO(data))
         dest = io.BytesIO()
-        builder.sign(self._signer, "image/png", io.BytesIO(with_xmp(png)), dest)
+        try:
+            builder = c2pa.Builder(json.dumps(manifest))
+            for name, data in ingredients.items():
+                fmt = "image/jpeg" if data.startswith(b"\xff\xd8") else "image/png"
+                builder.add_ingredient({"title": name, "relationship": "componentOf"}, fmt, io.BytesIO(data))
+            builder.sign(self._signer, "image/png", io.BytesIO(with_xmp(png)), dest)
+        except c2pa.C2paError as e:
+            raise ProvenanceError(f"C2PA signing of {title} failed: {e}") from None
         return dest.getvalue()
 
 

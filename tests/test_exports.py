@@ -280,3 +280,23 @@ def test_xmp_marking_is_deterministic_and_leaves_the_pixels_alone():
     assert digital_source_type(marked) == TRAINED_ALGORITHMIC_MEDIA and digital_source_type(png) is None
     with Image.open(io.BytesIO(marked)) as a, Image.open(io.BytesIO(png)) as b:
         assert a.tobytes() == b.tobytes()
+
+
+def test_the_local_test_chain_is_made_once_and_only_one_half_of_a_real_one_is_refused(tmp_path):
+    from cryptography import x509
+
+    from adgen.provenance import ProvenanceError, credentials, ensure_test_certificate
+    from adgen.settings import Settings
+
+    folder = ensure_test_certificate(tmp_path)
+    chain = (folder / "chain.pem").read_bytes()
+    assert ensure_test_certificate(tmp_path) == folder and (folder / "chain.pem").read_bytes() == chain  # idempotent
+    signer, root = x509.load_pem_x509_certificates(chain)
+    assert signer.issuer == root.subject and signer.issuer != signer.subject  # C2PA refuses a self-signed signer
+    assert signer.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
+    assert x509.oid.ExtendedKeyUsageOID.EMAIL_PROTECTION in signer.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert credentials(Settings(home=tmp_path)).test is True
+    with pytest.raises(ProvenanceError, match="ADGEN_C2PA_CERT and ADGEN_C2PA_KEY: set both"):
+        credentials(Settings(home=tmp_path, c2pa_cert=folder / "chain.pem"))
+    real = credentials(Settings(home=tmp_path, c2pa_cert=folder / "chain.pem", c2pa_key=folder / "key.pem"))
+    assert real.test is False and real.chain == chain
