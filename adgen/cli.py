@@ -56,7 +56,7 @@ def user_errors(fn):
 
 
 def _context():
-    from adgen.runner import Context
+    from adgen.context import Context
     from adgen.settings import get_settings
 
     return Context(get_settings())
@@ -89,7 +89,7 @@ def _model_progress(bar: Progress):
 def _run_here(campaign_id: str, ctx, bar: Progress, label: str, total: int, only: list[str] | None = None) -> dict:
     """Run a recorded campaign's unfinished jobs in this process with a bar advancing per job
     (only for the jobs in `only`, when given); returns the job counts."""
-    from adgen.runner import run_campaign
+    from adgen.jobs import run_campaign
 
     task = bar.add_task(label, total=total)
 
@@ -129,7 +129,7 @@ def campaign_run(spec_file: Path = typer.Argument(..., help="Campaign spec (YAML
                  detach: bool = typer.Option(False, "--detach", help="With a broker: send the jobs to the workers, print the id and return.")):
     """Validate a spec, record the campaign and generate every creative, with a progress bar. With
     ADGEN_BROKER_URL set the jobs run on `adgen worker` processes and this command follows them."""
-    from adgen.runner import create_campaign
+    from adgen.jobs import create_campaign, dispatch
     from adgen.spec import SpecError, load_spec
 
     ctx = _context()
@@ -140,12 +140,14 @@ def campaign_run(spec_file: Path = typer.Argument(..., help="Campaign spec (YAML
     with _progress() as bar:
         campaign_id = create_campaign(spec, ctx, progress=_model_progress(bar))
         n_jobs = len(spec.products) * len(spec.audiences) * len(spec.placements)
-        if ctx.settings.broker_url:
-            from workers.cli import run_on_workers
-
-            counts = run_on_workers(campaign_id, ctx, bar, n_jobs, detach)
-        else:
+        if not dispatch(campaign_id, ctx):
             counts = _run_here(campaign_id, ctx, bar, f"campaign {spec.campaign}", n_jobs)
+        elif detach:
+            counts = None
+        else:
+            from workers.cli import follow_on_workers
+
+            counts = follow_on_workers(campaign_id, ctx, bar, n_jobs)
     if counts is None:  # detached: the workers go on
         if json_out:
             out.print_json(json.dumps({"campaign_id": campaign_id, "jobs": None}))
@@ -330,7 +332,7 @@ def creative_show(creative_id: str):
 @user_errors
 def creative_rerender(creative_id: str, out_file: Path = typer.Option(..., "--out")):
     """Regenerate a creative from its lineage alone and write the PNG; says whether the bytes match."""
-    from adgen.runner import rerender
+    from adgen.pipeline import rerender
 
     _quiet_model_loading()
     data, same = rerender(_context(), creative_id)
@@ -362,7 +364,7 @@ def campaign_status(campaign_id: str, json_out: bool = typer.Option(False, "--js
 @user_errors
 def campaign_cancel(campaign_id: str):
     """Cancel the jobs not yet started; jobs already running finish and keep their creatives."""
-    from adgen.runner import cancel_campaign, job_counts
+    from adgen.jobs import cancel_campaign, job_counts
 
     ctx = _context()
     _summary(ctx, campaign_id)
@@ -375,7 +377,7 @@ def campaign_cancel(campaign_id: str):
 def campaign_retry_failed(campaign_id: str):
     """Run the failed jobs again (done and cancelled jobs are left alone): on the workers when a
     broker is set (follow with `campaign status`), else here with a progress bar."""
-    from adgen.runner import reset_failed
+    from adgen.jobs import dispatch, reset_failed
 
     ctx = _context()
     _summary(ctx, campaign_id)
@@ -383,10 +385,7 @@ def campaign_retry_failed(campaign_id: str):
     if not ids:
         out.print("no failed jobs")
         return
-    if ctx.settings.broker_url:
-        from workers.app import enqueue
-
-        enqueue(ids, ctx)
+    if dispatch(campaign_id, ctx, ids):
         out.print(f"sent {len(ids)} failed job(s) to the workers")
         return
     _quiet_model_loading()

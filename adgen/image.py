@@ -7,12 +7,11 @@ nearest the placement; the renderer then fits them to the placement's exact pixe
 
 import math
 import time
-from collections import OrderedDict
 
 import torch
 from PIL import Image
 
-from adgen.prompts import NEGATIVE_IMAGE_PROMPT
+from adgen.models import LoadedAdapters
 
 # Brand adapters kept loaded on the resident pipeline. diffusers' set_adapters slows as more adapters
 # are loaded, so the least recently used one is deleted beyond this.
@@ -29,7 +28,7 @@ class ImageModel:
         self.pipe = AutoPipelineForText2Image.from_pretrained(path, dtype=dtype).to(device)
         self.pipe.set_progress_bar_config(disable=True)
         self.device = device
-        self.adapters: OrderedDict[str, str] = OrderedDict()  # loaded adapter name -> its ref, least recent first
+        self.adapters = LoadedAdapters(MAX_ADAPTERS)
         self.active: str | None = None
         denoiser = self.pipe.unet if "unet" in self.pipe.components else self.pipe.transformer
         self.native = denoiser.config.sample_size * self.pipe.vae_scale_factor
@@ -40,8 +39,7 @@ class ImageModel:
         `load_lora_weights`), or None for the bare pipeline."""
         if name is not None and name not in self.adapters:
             self.pipe.load_lora_weights(str(path), adapter_name=name)
-            if len(self.adapters) >= MAX_ADAPTERS:
-                oldest = next(iter(self.adapters))
+            if oldest := self.adapters.evict():
                 self.pipe.delete_adapters(oldest)
                 del self.adapters[oldest]
         if name is None:
@@ -50,8 +48,7 @@ class ImageModel:
         else:
             self.pipe.enable_lora()
             self.pipe.set_adapters(name)
-            self.adapters[name] = ref or self.adapters.get(name) or name
-            self.adapters.move_to_end(name)
+            self.adapters.used(name, ref)
         self.active = name
 
     def bucket(self, width: int, height: int) -> tuple[int, int]:
@@ -69,15 +66,15 @@ class ImageModel:
 
     @torch.inference_mode()
     def generate(
-        self, prompt: str, *, seeds: list[int], width: int, height: int, steps: int, guidance: float
+        self, prompt: str, *, negative: str, seeds: list[int], size: tuple[int, int], steps: int, guidance: float
     ) -> list[Image.Image]:
-        """One batched call: an image per seed, at the bucket for width x height."""
-        w, h = self.bucket(width, height)
+        """One batched call: an image per seed, at `size` (a bucket from `bucket`)."""
+        w, h = size
         generators = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
         start = time.perf_counter()
         out = self.pipe(
             prompt=[prompt] * len(seeds),
-            negative_prompt=[NEGATIVE_IMAGE_PROMPT] * len(seeds) if guidance > 1 else None,
+            negative_prompt=[negative] * len(seeds) if guidance > 1 else None,
             width=w, height=h, num_inference_steps=steps, guidance_scale=guidance, generator=generators,
         )
         self.model_seconds += time.perf_counter() - start

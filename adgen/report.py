@@ -12,8 +12,8 @@ from PIL import Image
 from sqlalchemy import select
 
 from adgen import records
+from adgen.context import Context
 from adgen.platforms import placement
-from adgen.runner import Context
 
 THUMB = 360
 

@@ -19,10 +19,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from adgen.accounts import AccessError, authenticate  # noqa: E402
+from adgen.context import Context  # noqa: E402
 from adgen.export import ExportError  # noqa: E402
+from adgen.jobs import MAX_LOGO_BYTES  # noqa: E402
 from adgen.models import ModelError  # noqa: E402
 from adgen.review import ReviewError  # noqa: E402
-from adgen.runner import MAX_LOGO_BYTES, Context  # noqa: E402
 from adgen.settings import Settings  # noqa: E402
 from adgen.spec import MAX_VARIANTS, SpecError  # noqa: E402
 from ui import actions  # noqa: E402
