@@ -1,7 +1,6 @@
-"""Where models come from and how they are held: resolving a model ref ('default', a local folder or
-a hub id), choosing device and dtype for this machine, hashing local folders for lineage, a
-per-process cache so each model loads once and stays resident, and switching the resident model to
-a campaign's brand adapter (one least-recently-used set of loaded adapters for both kinds).
+"""Where models come from: resolving a model ref ('default', a local folder or a hub id), choosing
+device and dtype for this machine, hashing local folders for lineage, and the least-recently-used
+set of brand adapters that both model kinds keep loaded (`adgen.resident` holds the models).
 """
 
 import hashlib
@@ -10,17 +9,11 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
 from adgen.defaults import ensure_defaults
 from adgen.settings import Settings
-
-if TYPE_CHECKING:
-    from adgen.context import Context
-    from adgen.image import ImageModel
-    from adgen.text import TextModel
 
 HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
@@ -106,21 +99,6 @@ def _hub_revision(repo_id: str, field: str, filename: str) -> str:
         raise ModelError(f"{field}: cannot reach hub id {repo_id!r} ({type(e).__name__}); use 'default' or a local folder") from None
 
 
-_loaded: dict[tuple, object] = {}
-
-
-def cached(key: tuple, load):
-    """Load once per process and keep resident (workers call this in the child, never before fork)."""
-    if key not in _loaded:
-        _loaded[key] = load()
-    return _loaded[key]
-
-
-def loaded() -> dict[tuple, object]:
-    """The models this process holds, by key ("text", path, "cpu"): for worker status and benchmarks."""
-    return dict(_loaded)
-
-
 class LoadedAdapters(OrderedDict[str, str]):
     """The brand adapters loaded on a resident model: name -> ref, least recently used first. The
     model deletes `evict()`'s answer before loading another one beyond `capacity`."""
@@ -136,39 +114,3 @@ class LoadedAdapters(OrderedDict[str, str]):
     def used(self, name: str, ref: str = "") -> None:
         self[name] = ref or self.get(name) or name
         self.move_to_end(name)
-
-
-def _activate(model, ref: dict, ctx: "Context"):
-    """Switch the resident model to the campaign's adapter (or none). An adapter already loaded is
-    switched to by name; a new one is fetched from storage into the local cache first."""
-    from adgen.adapters import AdapterError, fetch
-
-    adapter = ref.get("adapter")
-    if adapter is None:
-        model.use_adapter(None)
-        return model
-    if adapter["base"]["hash"] != ref["hash"]:
-        raise AdapterError(f"{adapter['ref']} was trained on base hash {adapter['base']['hash']}, not {ref['hash']}")
-    name = f"adapter_{adapter['hash']}"
-    path = None if name in model.adapters else fetch(ctx.storage, adapter, ctx.settings.home / "cache" / "adapters")
-    model.use_adapter(name, path, ref=adapter["ref"])
-    return model
-
-
-def text_model_for(ref: dict, ctx: "Context") -> "TextModel":
-    """The resident text model for a campaign's model ref, with its adapter (if any) active. The
-    in-process runner and the workers both go through here."""
-    from adgen.text import TextModel
-
-    device = pick_device(ctx.settings)
-    model = cached(("text", ref["path"], str(device)), lambda: TextModel(ref["path"], device, pick_dtype(device)))
-    return _activate(model, ref, ctx)
-
-
-def image_model_for(ref: dict, ctx: "Context") -> "ImageModel":
-    """The resident image pipeline for a campaign's model ref, with its adapter (if any) active."""
-    from adgen.image import ImageModel
-
-    device = pick_device(ctx.settings)
-    model = cached(("image", ref["path"], str(device)), lambda: ImageModel(ref["path"], device, pick_dtype(device)))
-    return _activate(model, ref, ctx)

@@ -17,10 +17,10 @@ from adgen import __version__, records
 from adgen.compliance import check_copy
 from adgen.context import Context, campaign_logo, campaign_spec
 from adgen.lineage import Generation, Lineage, ModelUsed, Prompts
-from adgen.models import image_model_for, text_model_for
 from adgen.platforms import Placement, placement, registry
 from adgen.prompts import NEGATIVE_IMAGE_PROMPT, copy_messages, image_prompt
 from adgen.render import encode_png, render_creative
+from adgen.resident import image_model_for, text_model_for
 from adgen.spec import CampaignSpec
 
 # Model code (torch, transformers, diffusers) is imported inside the functions that run models, so

@@ -161,7 +161,7 @@ def _record_state(**_):
     folder = _state_dir()
     if folder is None:
         return
-    from adgen.models import loaded
+    from adgen.resident import loaded
 
     held = loaded()
     state = {

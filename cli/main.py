@@ -1,10 +1,10 @@
-"""The `adgen` command line: build the default models, run campaigns, report, review and export.
+"""The `adgen` command line: build the default models, run campaigns, report, review and export,
+and the commands of the apps registered on it (workers, the web app, finetuning and adapters).
 
-Every command reads its settings from the environment (ADGEN_HOME, ADGEN_DATABASE_URL, ...). Bad
+Nothing in the core imports this package; it is the top of the dependency graph. Every command reads its settings from the environment (ADGEN_HOME, ADGEN_DATABASE_URL, ...). Bad
 input ends with a one-line error naming the field or file and exit status 2, having written nothing.
 """
 
-import functools
 import getpass
 import json
 import os
@@ -12,14 +12,9 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-# adgen draws its own progress; the libraries' own bars and notices only clutter the terminal.
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+from cli.console import console, context, model_progress, out, progress, quiet_model_loading, user_errors
 
 app = typer.Typer(help="adgen: brand-tuned ad copy and images, laid out per placement, checked, reviewed and exported.",
                   no_args_is_help=True, add_completion=False)
@@ -29,61 +24,6 @@ creative_app = typer.Typer(help="Inspect and re-render single creatives.", no_ar
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(review_app, name="review")
 app.add_typer(creative_app, name="creative")
-
-console = Console(stderr=True)
-out = Console()
-
-
-def user_errors(fn):
-    """Turn the library's input errors into one line on stderr and exit status 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        from adgen.adapters import AdapterError
-        from adgen.export import ExportError
-        from adgen.models import ModelError
-        from adgen.records import SchemaError
-        from adgen.review import ReviewError
-        from adgen.spec import SpecError
-
-        try:
-            return fn(*args, **kwargs)
-        except (SpecError, ModelError, ReviewError, ExportError, AdapterError, LookupError, SchemaError) as e:
-            console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-
-    return wrapper
-
-
-def _context():
-    from adgen.context import Context
-    from adgen.settings import get_settings
-
-    return Context(get_settings())
-
-
-def _progress(transient: bool = False) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, transient=transient)
-
-
-def _quiet_model_loading() -> None:
-    """Commands that load models draw their own progress; diffusers' loading bar only clutters it."""
-    from diffusers.utils import logging as diffusers_logging
-
-    diffusers_logging.disable_progress_bar()
-
-
-def _model_progress(bar: Progress):
-    tasks = {}
-
-    def update(label: str, done: int, total: int):
-        key = label.split(" (")[0]
-        if key not in tasks:
-            tasks[key] = bar.add_task(f"building {key}", total=total)
-        bar.update(tasks[key], completed=done, description=f"building {label}")
-
-    return update
 
 
 def _run_here(campaign_id: str, ctx, bar: Progress, label: str, total: int, only: list[str] | None = None) -> dict:
@@ -114,8 +54,8 @@ def init():
     from adgen.settings import get_settings
 
     settings = get_settings()
-    with _progress(transient=True) as bar:
-        paths = ensure_defaults(settings.models_dir, progress=_model_progress(bar))
+    with progress(transient=True) as bar:
+        paths = ensure_defaults(settings.models_dir, progress=model_progress(bar))
     for kind, path in paths.items():
         info = default_manifest(path) or {}
         extra = f", final loss {info['final_loss']}" if "final_loss" in info else ""
@@ -132,13 +72,13 @@ def campaign_run(spec_file: Path = typer.Argument(..., help="Campaign spec (YAML
     from adgen.jobs import create_campaign, dispatch
     from adgen.spec import SpecError, load_spec
 
-    ctx = _context()
+    ctx = context()
     if detach and not ctx.settings.broker_url:
         raise SpecError("--detach: needs ADGEN_BROKER_URL (jobs run on workers); without it the campaign runs here")
     spec = load_spec(spec_file)
-    _quiet_model_loading()
-    with _progress() as bar:
-        campaign_id = create_campaign(spec, ctx, progress=_model_progress(bar))
+    quiet_model_loading()
+    with progress() as bar:
+        campaign_id = create_campaign(spec, ctx, progress=model_progress(bar))
         n_jobs = len(spec.products) * len(spec.audiences) * len(spec.placements)
         if not dispatch(campaign_id, ctx):
             counts = _run_here(campaign_id, ctx, bar, f"campaign {spec.campaign}", n_jobs)
@@ -167,10 +107,10 @@ def campaign_run(spec_file: Path = typer.Argument(..., help="Campaign spec (YAML
 @user_errors
 def campaign_resume(campaign_id: str):
     """Run the unfinished jobs of a recorded campaign (pending, failed or interrupted) in this process."""
-    ctx = _context()
+    ctx = context()
     jobs = _summary(ctx, campaign_id)["jobs"]  # an unknown id fails here, before any model loads
-    _quiet_model_loading()
-    with _progress() as bar:
+    quiet_model_loading()
+    with progress() as bar:
         counts = _run_here(campaign_id, ctx, bar, f"campaign {campaign_id}", sum(n for s, n in jobs.items() if s != "done"))
     _print_counts(counts)
 
@@ -182,7 +122,7 @@ def campaign_list():
 
     from adgen import records
 
-    ctx = _context()
+    ctx = context()
     rows = [("id", "name", "brand", "status", "creatives", "approved", "created")]
     with ctx.db() as s:
         for c in s.scalars(select(records.Campaign).order_by(records.Campaign.created_at)):
@@ -226,7 +166,7 @@ def _summary(ctx, campaign_id: str) -> dict:
 @user_errors
 def campaign_show(campaign_id: str, json_out: bool = typer.Option(False, "--json")):
     """Status, counts and the compliance summary of one campaign."""
-    info = _summary(_context(), campaign_id)
+    info = _summary(context(), campaign_id)
     if json_out:
         out.print_json(json.dumps(info))
         return
@@ -247,7 +187,7 @@ def campaign_report(campaign_id: str, out_file: Path = typer.Option(Path("report
     """Write a self-contained HTML contact sheet: an audience x placement grid per product."""
     from adgen.report import render_report
 
-    ctx = _context()
+    ctx = context()
     _summary(ctx, campaign_id)
     html = render_report(ctx, campaign_id)
     out_file.parent.mkdir(parents=True, exist_ok=True)
@@ -262,7 +202,7 @@ def campaign_export(campaign_id: str, out_dir: Path = typer.Option(..., "--out",
     """Export creatives.json, creatives.csv and the images; approved creatives only by default."""
     from adgen.export import export_campaign
 
-    entries = export_campaign(_context(), campaign_id, out_dir, status=status)
+    entries = export_campaign(context(), campaign_id, out_dir, status=status)
     out.print(f"{len(entries)} creatives -> {out_dir}")
 
 
@@ -280,7 +220,7 @@ def review_approve(campaign_id: str, all_: bool = typer.Option(False, "--all", h
 
     if all_ == bool(creative):
         raise ReviewError("give --all or one or more --creative ids")
-    n = approve(_context(), campaign_id, None if all_ else creative, _reviewer(reviewer))
+    n = approve(context(), campaign_id, None if all_ else creative, _reviewer(reviewer))
     out.print(f"approved {n}")
 
 
@@ -294,7 +234,7 @@ def review_reject(campaign_id: str, reason: str = typer.Option(..., help="Why; k
 
     if all_ == bool(creative):
         raise ReviewError("give --all or one or more --creative ids")
-    n = reject(_context(), campaign_id, None if all_ else creative, _reviewer(reviewer), reason)
+    n = reject(context(), campaign_id, None if all_ else creative, _reviewer(reviewer), reason)
     out.print(f"rejected {n}")
 
 
@@ -307,7 +247,7 @@ def review_edit(creative_id: str, field: str = typer.Option(..., help="Field nam
     """Edit one text of a creative; it is re-rendered, re-checked and needs approval again."""
     from adgen.review import edit
 
-    result = edit(_context(), creative_id, field, index, text, _reviewer(reviewer))
+    result = edit(context(), creative_id, field, index, text, _reviewer(reviewer))
     out.print("passes checks" if result["ok"] else "fails checks: " + "; ".join(result["issues"]))
 
 
@@ -317,7 +257,7 @@ def creative_show(creative_id: str):
     """A creative's copy, checks and full lineage as JSON."""
     from adgen import records
 
-    ctx = _context()
+    ctx = context()
     with ctx.db() as s:
         c = s.get(records.Creative, creative_id)
         if c is None:
@@ -334,8 +274,8 @@ def creative_rerender(creative_id: str, out_file: Path = typer.Option(..., "--ou
     """Regenerate a creative from its lineage alone and write the PNG; says whether the bytes match."""
     from adgen.pipeline import rerender
 
-    _quiet_model_loading()
-    data, same = rerender(_context(), creative_id)
+    quiet_model_loading()
+    data, same = rerender(context(), creative_id)
     out_file.write_bytes(data)
     out.print(f"{out_file}: {'identical to' if same else 'differs from'} the stored creative")
     if not same:
@@ -349,7 +289,7 @@ def creative_rerender(creative_id: str, out_file: Path = typer.Option(..., "--ou
 @user_errors
 def campaign_status(campaign_id: str, json_out: bool = typer.Option(False, "--json")):
     """Progress of a campaign from the records: jobs by status, and why failed jobs failed."""
-    info = _summary(_context(), campaign_id)
+    info = _summary(context(), campaign_id)
     if json_out:
         out.print_json(json.dumps({k: info[k] for k in ("id", "status", "jobs", "total", "failed_jobs")}))
         return
@@ -366,7 +306,7 @@ def campaign_cancel(campaign_id: str):
     """Cancel the jobs not yet started; jobs already running finish and keep their creatives."""
     from adgen.jobs import cancel_campaign, job_counts
 
-    ctx = _context()
+    ctx = context()
     _summary(ctx, campaign_id)
     n = cancel_campaign(campaign_id, ctx)
     out.print(f"cancelled {n} job(s); {job_counts(campaign_id, ctx).get('running', 0)} running will finish")
@@ -379,7 +319,7 @@ def campaign_retry_failed(campaign_id: str):
     broker is set (follow with `campaign status`), else here with a progress bar."""
     from adgen.jobs import dispatch, reset_failed
 
-    ctx = _context()
+    ctx = context()
     _summary(ctx, campaign_id)
     ids = reset_failed(campaign_id, ctx)
     if not ids:
@@ -388,8 +328,8 @@ def campaign_retry_failed(campaign_id: str):
     if dispatch(campaign_id, ctx, ids):
         out.print(f"sent {len(ids)} failed job(s) to the workers")
         return
-    _quiet_model_loading()
-    with _progress() as bar:
+    quiet_model_loading()
+    with progress() as bar:
         counts = _run_here(campaign_id, ctx, bar, "retrying failed jobs", len(ids), only=ids)
     _print_counts(counts)
 
@@ -424,7 +364,7 @@ _register_web_app(app)
 
 
 # Brand adapters: training and the registry live in finetune/ and are registered here.
-from finetune.cli import adapters_app, finetune_app  # noqa: E402 (they reuse the helpers above)
+from cli.finetune import adapters_app, finetune_app  # noqa: E402
 
 app.add_typer(finetune_app, name="finetune")
 app.add_typer(adapters_app, name="adapters")
