@@ -5,7 +5,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from adgen.render import FONT_PATH
+from adgen.typeset import FONT_PATH
 
 
 def _font(size: int):

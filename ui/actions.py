@@ -27,9 +27,9 @@ from adgen.context import Context
 from adgen.export import export_campaign
 from adgen.jobs import create_campaign, logo_problem, regenerate
 from adgen.platforms import placement, registry
-from adgen.render import FONT_PATH
 from adgen.review import approve, edit, reject
 from adgen.spec import Brand, SpecError, parse_spec
+from adgen.typeset import FONT_PATH
 from ui.jobs import start_campaign
 
 MAX_SPEC_BYTES = 256 * 1024
