@@ -33,26 +33,14 @@ def image_seeds(job: records.Job) -> list[int]:
     return [(job.seed + v) % 2**31 for v in range(job.variants)]
 
 
-def _headline(placement_: Placement, texts: dict[str, list[str]]) -> str:
-    for name in ("headline", "card_title", "long_headline"):
-        if texts.get(name):
-            return texts[name][0]
-    return ""
-
-
-def _cta(placement_: Placement, texts: dict[str, list[str]]) -> str:
-    cta = placement_.cta_field
-    return texts[cta.name][0] if cta and texts.get(cta.name) else ""
-
-
 def layout(texts: dict[str, list[str]], placement_: Placement, spec: CampaignSpec, background: Image.Image,
            logo: bytes | None) -> bytes:
     """The finished creative for one placement as PNG bytes: layout by the renderer, never by the model."""
     image = placement_.image
     logo_image = Image.open(io.BytesIO(logo)) if logo else None
     canvas = render_creative(
-        background, width=image.width, height=image.height, headline=_headline(placement_, texts),
-        cta=_cta(placement_, texts), colors=spec.brand.colors, logo=logo_image, brand_name=spec.brand.name,
+        background, width=image.width, height=image.height, headline=placement_.first_text("headline", texts),
+        cta=placement_.first_text("cta", texts), colors=spec.brand.colors, logo=logo_image, brand_name=spec.brand.name,
         safe_top=image.safe_top, safe_bottom=image.safe_bottom,
     )
     return encode_png(canvas)
