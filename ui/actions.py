@@ -28,7 +28,7 @@ from adgen.export import export_campaign
 from adgen.jobs import create_campaign, logo_problem, regenerate
 from adgen.platforms import placement, registry
 from adgen.review import approve, edit, reject
-from adgen.spec import Brand, SpecError, parse_spec
+from adgen.spec import DEFAULT_COLORS, Brand, SpecError, parse_spec
 from adgen.typeset import FONT_PATH
 from ui.jobs import start_campaign
 
@@ -142,7 +142,7 @@ def _audiences(table) -> list[dict]:
 
 def _kit_spec(kit: dict) -> dict:
     return {"name": kit["name"], "voice": kit["voice"], "banned_terms": kit["banned_terms"],
-            "colors": kit["colors"] or ["#222222", "#F5F5F5", "#D94F30"]}
+            "colors": kit["colors"] or DEFAULT_COLORS}
 
 
 def _create(ctx: Context, data: dict, kit: dict, source: str) -> str:
