@@ -20,13 +20,14 @@ from pathlib import Path
 import torch
 import yaml
 
+from adgen.pipeline import GUIDANCE  # as campaigns render, so validation images show what a campaign will get
+from adgen.prompts import NEGATIVE_IMAGE_PROMPT
 from finetune import checkpoints
 from finetune.config import ImageConfig
 from finetune.data import DataError, ImageData
 from finetune.pictures import grid, loss_curve
 
 Progress = Callable[[int, int, float], None]
-GUIDANCE = 6.0  # as campaigns render (adgen.runner), so validation images show what a campaign will get
 
 
 def _buckets(resolution: int, step: int) -> list[tuple[int, int]]:
@@ -59,8 +60,6 @@ def _pixels(path: Path, size: tuple[int, int]) -> torch.Tensor:
 
 @torch.no_grad()
 def _render(pipe, prompts: list[str], config: ImageConfig, size: tuple[int, int]):
-    from adgen.prompts import NEGATIVE_IMAGE_PROMPT
-
     generators = [torch.Generator(device="cpu").manual_seed(config.seed + i) for i in range(len(prompts))]
     return pipe(prompt=prompts, negative_prompt=[NEGATIVE_IMAGE_PROMPT] * len(prompts), width=size[0], height=size[1],
                 num_inference_steps=config.validation_steps, guidance_scale=GUIDANCE, generator=generators).images
@@ -73,6 +72,7 @@ def train_image(
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from diffusers import AutoPipelineForText2Image, DDPMScheduler
+    from diffusers.training_utils import cast_training_params
     from diffusers.utils import convert_state_dict_to_diffusers
     from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 
@@ -128,9 +128,8 @@ def train_image(
         text_lora = get_peft_model(text_encoder, LoraConfig(
             r=config.rank, lora_alpha=config.alpha, init_lora_weights="gaussian",
             target_modules=["q_proj", "k_proj", "v_proj", "out_proj"]))
+    cast_training_params([unet, text_encoder], dtype=torch.float32)  # LoRA weights train in fp32 even in half precision
     params = [p for m in (unet, text_encoder) for p in m.parameters() if p.requires_grad]
-    for p in params:  # LoRA weights train in fp32 even when the rest runs in half precision
-        p.data = p.data.float()
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate)
 
     start_step, losses, shots = 0, [], []
