@@ -8,6 +8,8 @@ import os
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -45,6 +47,18 @@ def context():
     from adgen.settings import get_settings
 
     return Context(get_settings())
+
+
+def print_table(rows: list[tuple[str, ...]]) -> None:
+    """Rows under a header row as plain, aligned columns on stdout: never wrapped or cut, so a
+    script can read the ids."""
+    header, *body = rows
+    table = Table(*header, box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for column in table.columns:
+        column.no_wrap = True
+    for row in body:
+        table.add_row(*(Text(cell) for cell in row))
+    Console(width=10_000, highlight=False).print(table)
 
 
 def progress(transient: bool = False) -> Progress:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from cli.console import console, context, out, progress, quiet_model_loading, user_errors
+from cli.console import console, context, out, print_table, progress, quiet_model_loading, user_errors
 
 finetune_app = typer.Typer(help="Train brand LoRA adapters (text and image) into the adapter registry.",
                            no_args_is_help=True)
@@ -197,9 +197,7 @@ def adapters_list(brand: str = typer.Option(None, help="Only this brand.")):
                     f"loss {v.metrics['final_loss']}" if "final_loss" in v.metrics else "-")
                 rows.append((v.ref, "*" if v.version == latest else "", f"{v.base['ref']} ({v.base['hash'][:8]})",
                              str(v.dataset.get("size", "-")), metric, v.created[:16].replace("T", " ")))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    print_table(rows)
 
 
 @adapters_app.command("show")

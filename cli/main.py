@@ -14,7 +14,16 @@ from pathlib import Path
 import typer
 from rich.progress import Progress
 
-from cli.console import console, context, model_progress, out, progress, quiet_model_loading, user_errors
+from cli.console import (
+    console,
+    context,
+    model_progress,
+    out,
+    print_table,
+    progress,
+    quiet_model_loading,
+    user_errors,
+)
 
 app = typer.Typer(help="adgen: brand-tuned ad copy and images, laid out per placement, checked, reviewed and exported.",
                   no_args_is_help=True, add_completion=False)
@@ -129,9 +138,7 @@ def campaign_list():
             n = s.scalar(select(func.count()).where(records.Creative.campaign_id == c.id))
             a = s.scalar(select(func.count()).where(records.Creative.campaign_id == c.id, records.Creative.status == "approved"))
             rows.append((c.id, c.name, c.brand.name, c.status, str(n), str(a), c.created_at.strftime("%Y-%m-%d %H:%M")))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    print_table(rows)
 
 
 def _summary(ctx, campaign_id: str) -> dict:
