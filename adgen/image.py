@@ -18,6 +18,21 @@ from adgen.models import LoadedAdapters
 MAX_ADAPTERS = 4
 
 
+def bucket_for(native: int, width: int, height: int) -> tuple[int, int]:
+    """The size to generate (or train) at for a width x height target on a model of `native` pixels:
+    about the native area, sides multiples of 64 (32 for models under 512 px), aspect ratio nearest
+    the target's. The image trainer buckets its photos with this same function."""
+    step = 64 if native >= 512 else 32
+    area, target = native**2, math.log(width / height)
+    sizes = [
+        (w, h)
+        for w in range(step, 4 * native + 1, step)
+        for h in range(step, 4 * native + 1, step)
+        if 0.75 * area <= w * h <= 1.1 * area
+    ]
+    return min(sizes, key=lambda s: (round(abs(math.log(s[0] / s[1]) - target), 2), -s[0] * s[1]))
+
+
 class ImageModel:
     """A diffusers text-to-image pipeline, loaded once and kept resident, with brand LoRA adapters
     loaded onto it by name (diffusers' named adapters): switching never reloads the pipeline."""
@@ -52,17 +67,8 @@ class ImageModel:
         self.active = name
 
     def bucket(self, width: int, height: int) -> tuple[int, int]:
-        """The size to generate at: about the native area, sides multiples of 64 (32 for models
-        under 512 px), aspect ratio nearest the placement's."""
-        step = 64 if self.native >= 512 else 32
-        area, target = self.native**2, math.log(width / height)
-        sizes = [
-            (w, h)
-            for w in range(step, 4 * self.native + 1, step)
-            for h in range(step, 4 * self.native + 1, step)
-            if 0.75 * area <= w * h <= 1.1 * area
-        ]
-        return min(sizes, key=lambda s: (round(abs(math.log(s[0] / s[1]) - target), 2), -s[0] * s[1]))
+        """The size to generate at for a placement of width x height (see `bucket_for`)."""
+        return bucket_for(self.native, width, height)
 
     @torch.inference_mode()
     def generate(

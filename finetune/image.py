@@ -11,7 +11,6 @@ global batch over processes with no code change.
 
 import dataclasses
 import json
-import math
 import random
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from adgen.image import bucket_for
 from adgen.pipeline import GUIDANCE  # as campaigns render, so validation images show what a campaign will get
 from adgen.prompts import NEGATIVE_IMAGE_PROMPT
 from finetune import checkpoints
@@ -28,17 +28,6 @@ from finetune.data import DataError, ImageData
 from finetune.pictures import grid, loss_curve
 
 Progress = Callable[[int, int, float], None]
-
-
-def _buckets(resolution: int, step: int) -> list[tuple[int, int]]:
-    """Sizes of about resolution^2 pixels, sides multiples of `step`, aspect ratios 1:2 .. 2:1."""
-    area = resolution**2
-    sizes = {(resolution, resolution)}
-    for w in range(step, 2 * resolution + 1, step):
-        h = round(area / w / step) * step
-        if h >= step and 0.5 <= w / h <= 2 and 0.8 * area <= w * h <= 1.1 * area:
-            sizes.add((w, h))
-    return sorted(sizes)
 
 
 def _pixels(path: Path, size: tuple[int, int]) -> torch.Tensor:
@@ -94,8 +83,6 @@ def train_image(
 
     native = unet.config.sample_size * pipe.vae_scale_factor
     resolution = config.resolution or native
-    step_px = 8 * pipe.vae_scale_factor if resolution >= 512 else 4 * pipe.vae_scale_factor
-    buckets = _buckets(resolution, step_px) if config.crop == "bucket" else [(resolution, resolution)]
 
     # The VAE is frozen, so every image is encoded once (the mean of its latent distribution, as
     # trainers that cache latents do).
@@ -104,9 +91,9 @@ def train_image(
         for ex in data.examples:
             from PIL import Image
 
+            # Photos are bucketed exactly as campaigns generate, so the adapter learns the shapes it is asked for.
             with Image.open(ex.path) as im:
-                aspect = math.log(im.width / im.height)
-            size = min(buckets, key=lambda s: abs(math.log(s[0] / s[1]) - aspect))
+                size = bucket_for(resolution, im.width, im.height) if config.crop == "bucket" else (resolution, resolution)
             latents.append(vae.encode(_pixels(ex.path, size)[None].to(accelerator.device)).latent_dist.mean[0])
             bucket_of.append(size)
     captions = [" ".join(filter(None, [config.instance_token, ex.caption])) for ex in data.examples]
