@@ -145,6 +145,7 @@ def _summary(ctx, campaign_id: str) -> dict:
     from sqlalchemy import select
 
     from adgen import records
+    from adgen.lineage import Lineage
 
     with ctx.db() as s:
         c = s.get(records.Campaign, campaign_id)
@@ -164,7 +165,7 @@ def _summary(ctx, campaign_id: str) -> dict:
             "jobs": job_status, "creatives": by_status, "total": len(creatives),
             "compliance": {"pass": sum(cr.compliance["ok"] for cr in creatives),
                            "fail": sum(not cr.compliance["ok"] for cr in creatives),
-                           "fixed": sum(bool(cr.lineage.get("fixes")) for cr in creatives)},
+                           "fixed": sum(bool(Lineage.of(cr.lineage).fixes) for cr in creatives)},
             "failed_jobs": [{"id": j.id, "error": j.error} for j in jobs if j.status == "failed"],
         }
 
