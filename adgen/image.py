@@ -75,13 +75,20 @@ class ImageModel:
         self, prompt: str, *, negative: str, seeds: list[int], size: tuple[int, int], steps: int, guidance: float
     ) -> list[Image.Image]:
         """One batched call: an image per seed, at `size` (a bucket from `bucket`)."""
-        w, h = size
-        generators = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
         start = time.perf_counter()
-        out = self.pipe(
-            prompt=[prompt] * len(seeds),
-            negative_prompt=[negative] * len(seeds) if guidance > 1 else None,
-            width=w, height=h, num_inference_steps=steps, guidance_scale=guidance, generator=generators,
-        )
+        images = sample(self.pipe, [prompt] * len(seeds), negative=negative, seeds=seeds, size=size, steps=steps,
+                        guidance=guidance)
         self.model_seconds += time.perf_counter() - start
-        return out.images
+        return images
+
+
+def sample(pipe, prompts: list[str], *, negative: str, seeds: list[int], size: tuple[int, int], steps: int,
+           guidance: float) -> list[Image.Image]:
+    """One batched, seeded call of a text-to-image pipeline: an image per prompt and seed, at `size`.
+    Campaigns generate through here (in inference mode), and the image trainer renders its validation
+    images with it (under no_grad, between training steps)."""
+    generators = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
+    return pipe(
+        prompt=prompts, negative_prompt=[negative] * len(prompts) if guidance > 1 else None,
+        width=size[0], height=size[1], num_inference_steps=steps, guidance_scale=guidance, generator=generators,
+    ).images

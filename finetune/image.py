@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from adgen.image import bucket_for
+from adgen.image import bucket_for, sample
 from adgen.pipeline import GUIDANCE  # as campaigns render, so validation images show what a campaign will get
 from adgen.prompts import NEGATIVE_IMAGE_PROMPT
 from finetune import checkpoints
@@ -46,12 +46,11 @@ def _pixels(path: Path, size: tuple[int, int]) -> torch.Tensor:
     return torch.from_numpy(array).permute(2, 0, 1)
 
 
-
 @torch.no_grad()
 def _render(pipe, prompts: list[str], config: ImageConfig, size: tuple[int, int]):
-    generators = [torch.Generator(device="cpu").manual_seed(config.seed + i) for i in range(len(prompts))]
-    return pipe(prompt=prompts, negative_prompt=[NEGATIVE_IMAGE_PROMPT] * len(prompts), width=size[0], height=size[1],
-                num_inference_steps=config.validation_steps, guidance_scale=GUIDANCE, generator=generators).images
+    """Validation images, made exactly as a campaign makes its images."""
+    return sample(pipe, prompts, negative=NEGATIVE_IMAGE_PROMPT, seeds=[config.seed + i for i in range(len(prompts))],
+                  size=size, steps=config.validation_steps, guidance=GUIDANCE)
 
 
 def train_image(
