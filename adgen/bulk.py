@@ -130,9 +130,9 @@ def check_image(png: bytes, width: int, height: int, placement_: Placement, what
 
 
 def all_sizes(c: Creative, primary: bytes, background: bytes, spec: CampaignSpec, logo: bytes | None,
-              render) -> dict[tuple[int, int], bytes]:
+              layout) -> dict[tuple[int, int], bytes]:
     """Every size of a creative: the reviewed primary image as stored, and each `also` size laid out
-    by `render` (the runner's, given copy, placement, spec, background, logo and size) from the same
+    by `layout` (adgen.pipeline's, given copy, placement, spec, background, logo and size) from the same
     generated scene, each checked as the primary size is."""
     placement_ = placement(c.placement)
     out = {}
@@ -142,7 +142,7 @@ def all_sizes(c: Creative, primary: bytes, background: bytes, spec: CampaignSpec
             png = primary
         else:
             try:
-                png = render(c.copy, placement_, spec, Image.open(io.BytesIO(background)), logo, (width, height))
+                png = layout(c.copy, placement_, spec, Image.open(io.BytesIO(background)), logo, (width, height))
             except ValueError as e:  # the layout could not fit the copy at this size
                 raise BulkError(f"{what}: {e}") from None
         check_image(png, width, height, placement_, what)
@@ -180,13 +180,13 @@ def _cell(value: str, c: Creative, n: int | None, ctx: dict) -> str:
     if value.startswith("="):
         return value[1:]
     kind, _, arg = value.partition(":")
-    if kind == "copy":
-        texts = c.copy.get(arg, [])
+    if kind in ("text", "cta_enum"):
+        role, _, nth = arg.partition("#")
+        texts = placement(c.placement).role_texts(role, c.copy, int(nth or 1))
+        if kind == "cta_enum":
+            return texts[0].upper().replace(" ", "_") if texts else ""
         index = (n or 1) - 1
         return texts[index] if index < len(texts) else ""
-    if kind == "cta_enum":
-        texts = c.copy.get(arg, [])
-        return texts[0].upper().replace(" ", "_") if texts else ""
     if kind == "image" and arg:
         return ctx["by_aspect"].get(arg, "")
     return ctx[kind]

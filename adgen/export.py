@@ -18,10 +18,12 @@ from sqlalchemy import select
 
 from adgen import bulk, records
 from adgen.compliance import check_copy
+from adgen.context import Context, campaign_spec
 from adgen.csvfile import write_csv
+from adgen.lineage import Lineage
+from adgen.pipeline import layout
 from adgen.platforms import placement
 from adgen.provenance import ProvenanceError, Signer, credentials
-from adgen.runner import Context, render
 from adgen.spec import CampaignSpec
 
 STATUSES = ("approved", "pending", "rejected", "any")
@@ -42,7 +44,7 @@ def export_campaign(ctx: Context, campaign_id: str, out: Path, status: str = "ap
         campaign = s.get(records.Campaign, campaign_id)
         if campaign is None:
             raise ExportError(f"no campaign {campaign_id!r}")
-        spec = CampaignSpec.model_validate({k: v for k, v in campaign.spec.items() if k != "logo_key"})
+        spec = campaign_spec(campaign)
         query = select(records.Creative).where(records.Creative.campaign_id == campaign_id).order_by(records.Creative.id)
         rows = [r for r in s.scalars(query) if status == "any" or r.status == status]
         reviews = {}
@@ -82,7 +84,7 @@ def export_campaign(ctx: Context, campaign_id: str, out: Path, status: str = "ap
             if row.image_key:
                 image = f"images/{row.id}.png"
                 (tmp / image).write_bytes(images[(row.id, row.width, row.height)])
-            lineage = row.lineage
+            lineage = Lineage.of(row.lineage)
             decisions = reviews.get(row.id, [])
             approver = next((r.reviewer for r in reversed(decisions) if r.action == "approve"), None)
             entries.append({
@@ -92,13 +94,14 @@ def export_campaign(ctx: Context, campaign_id: str, out: Path, status: str = "ap
                 "ai_generated": True,
                 "compliance": {"ok": row.compliance["ok"], "issues": row.compliance["issues"]},
                 "lineage": {
-                    "seed": lineage["seed"], "image_seed": lineage["image_seed"], "prompt": lineage["prompt"],
-                    "text_model": lineage["text_model"], "image_model": lineage["image_model"],
-                    "text_adapter": lineage["text_adapter"], "image_adapter": lineage["image_adapter"],
-                    "generation": lineage["generation"], "fixes": lineage["fixes"],
+                    "seed": lineage.seed, "image_seed": lineage.image_seed,
+                    "prompt": lineage.prompt.model_dump(mode="json"),
+                    "text_model": lineage.record()["text_model"], "image_model": lineage.record()["image_model"],
+                    "text_adapter": lineage.text_adapter, "image_adapter": lineage.image_adapter,
+                    "generation": lineage.generation.model_dump(mode="json"), "fixes": lineage.fixes,
                     "reviewer": approver,
                     "edits": [{"reviewer": r.reviewer, "before": r.before, "after": r.after} for r in decisions if r.action == "edit"],
-                    "adgen_version": lineage["adgen_version"],
+                    "adgen_version": lineage.adgen_version,
                 },
             })
         (tmp / "creatives.json").write_text(json.dumps(entries, indent=2, ensure_ascii=False))
@@ -129,16 +132,17 @@ def _signed_images(ctx: Context, spec: CampaignSpec, rows, creatives: list, logo
     for row, c in zip(rows, creatives, strict=True):
         if not row.image_key:
             continue
-        sizes = bulk.all_sizes(c, ctx.storage.get(row.image_key), ctx.storage.get(row.background_key), spec, logo, render)
-        lineage = row.lineage
+        sizes = bulk.all_sizes(c, ctx.storage.get(row.image_key), ctx.storage.get(row.background_key), spec, logo, layout)
+        lineage = Lineage.of(row.lineage)
+        models = (("text", lineage.text_model), ("image", lineage.image_model))
+        adapters = (("text", lineage.text_adapter), ("image", lineage.image_adapter))
         for (width, height), png in sizes.items():
             generation = {
-                "creative": row.id, "campaign": lineage["campaign"], "size": f"{width}x{height}",
-                "models": {kind: {"ref": m["ref"], "hash": m["hash"]}
-                           for kind, m in (("text", lineage["text_model"]), ("image", lineage["image_model"])) if m},
+                "creative": row.id, "campaign": lineage.campaign, "size": f"{width}x{height}",
+                "models": {kind: {"ref": m.ref, "hash": m.hash} for kind, m in models if m},
                 "adapters": {kind: {"ref": a["ref"], "version": a.get("version"), "hash": a["hash"]}
-                             for kind, a in (("text", lineage["text_adapter"]), ("image", lineage["image_adapter"])) if a},
-                "seed": lineage["seed"], "image_seed": lineage["image_seed"], "adgen_version": lineage["adgen_version"],
+                             for kind, a in adapters if a},
+                "seed": lineage.seed, "image_seed": lineage.image_seed, "adgen_version": lineage.adgen_version,
             }
             images[(row.id, width, height)] = signer.sign(
                 png, title=bulk.image_name(row.id, width, height), generation=generation,

@@ -15,11 +15,13 @@ import pytest
 import yaml
 from PIL import Image
 
-from adgen import __version__, bulk
+from adgen import __version__, bulk, records
+from adgen.context import Context
 from adgen.csvfile import write_csv
 from adgen.landing import URLError, final_url
 from adgen.platforms import placement
 from adgen.provenance import TRAINED_ALGORITHMIC_MEDIA, digital_source_type, read_manifest, with_xmp
+from adgen.settings import Settings
 from adgen.spec import SpecError, parse_spec
 from tests.conftest import EXAMPLE, MODELS, adgen
 
@@ -237,6 +239,27 @@ def test_a_product_without_a_url_fails_the_export_naming_it_and_writes_nothing(t
     result = adgen("campaign", "export", campaign_id, "--out", str(out), check=False)
     assert result.returncode == 2
     assert "products[0].url" in result.stderr and "Cold Brew Concentrate" in result.stderr
+    assert not out.exists() and list(tmp_path.glob(".bundle-*")) == []
+
+
+def test_a_campaign_stored_with_an_invalid_url_still_loads_and_its_export_names_the_product(tmp_path, default_models):
+    """Campaigns recorded before URLs were checked keep working for review and the report; only the
+    export, which needs the URL, refuses them."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(_spec_data(placements=["google_rsa"])))
+    campaign_id = json.loads(adgen("campaign", "run", str(spec), "--json").stdout)["campaign_id"]
+    with Context(Settings()).db.begin() as s:  # as an older adgen, which did not check URLs, stored it
+        campaign = s.get(records.Campaign, campaign_id)
+        stored = json.loads(json.dumps(campaign.spec))
+        stored["products"][0]["url"] = "www.example.com/cold-brew"
+        campaign.spec = stored
+    assert "done" in adgen("campaign", "show", campaign_id).stdout
+    adgen("campaign", "report", campaign_id, "--out", str(tmp_path / "report.html"))
+    adgen("review", "approve", campaign_id, "--all")
+    out = tmp_path / "bundle"
+    result = adgen("campaign", "export", campaign_id, "--out", str(out), check=False)
+    assert result.returncode == 2
+    assert "Cold Brew Concentrate" in result.stderr and "'www.example.com/cold-brew' is not an http(s) URL" in result.stderr
     assert not out.exists() and list(tmp_path.glob(".bundle-*")) == []
 
 

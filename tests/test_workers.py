@@ -21,8 +21,9 @@ import pytest
 import yaml
 
 from adgen import records
+from adgen.context import Context
+from adgen.jobs import create_campaign, job_counts, run_campaign
 from adgen.provenance import without_manifest
-from adgen.runner import Context, create_campaign, job_counts, run_campaign
 from adgen.settings import Settings
 from adgen.spec import parse_spec
 from tests.conftest import EXAMPLE, MODELS, REPO, adgen
