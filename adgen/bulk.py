@@ -89,12 +89,6 @@ def image_name(creative_id: str, width: int, height: int) -> str:
     return f"{creative_id}_{aspect_name(width, height)}_{width}x{height}.png"
 
 
-def sizes(placement_: Placement) -> list[tuple[int, int]]:
-    """Every size a placement is exported at: the primary one first, then its `also` sizes."""
-    image = placement_.image
-    return [(image.width, image.height), *[tuple(s) for s in image.also]] if image else []
-
-
 def final_urls(spec: CampaignSpec, creatives: list[Creative]) -> dict[str, str]:
     """Each creative's landing URL (product URL + the spec's UTM template). A creative bound for a
     platform file whose product has no URL is an error naming the product, raised before anything
@@ -127,27 +121,6 @@ def check_image(png: bytes, width: int, height: int, placement_: Placement, what
     limit = placement_.image.max_kb
     if limit and len(png) > limit * 1024:
         raise BulkError(f"{what}: {len(png) // 1024} KB is over {placement_.name}'s {limit} KB")
-
-
-def all_sizes(c: Creative, primary: bytes, background: bytes, spec: CampaignSpec, logo: bytes | None,
-              layout) -> dict[tuple[int, int], bytes]:
-    """Every size of a creative: the reviewed primary image as stored, and each `also` size laid out
-    by `layout` (adgen.pipeline's, given copy, placement, spec, background, logo and size) from the same
-    generated scene, each checked as the primary size is."""
-    placement_ = placement(c.placement)
-    out = {}
-    for width, height in sizes(placement_):
-        what = f"creative {c.id} at {width}x{height}"
-        if (width, height) == (placement_.image.width, placement_.image.height):
-            png = primary
-        else:
-            try:
-                png = layout(c.copy, placement_, spec, Image.open(io.BytesIO(background)), logo, (width, height))
-            except ValueError as e:  # the layout could not fit the copy at this size
-                raise BulkError(f"{what}: {e}") from None
-        check_image(png, width, height, placement_, what)
-        out[(width, height)] = png
-    return out
 
 
 def _logo_size() -> int:
@@ -218,7 +191,7 @@ def write_platform_folders(out: Path, spec: CampaignSpec, creatives: list[Creati
             rows = []
             for c in chosen:
                 by_aspect, per_size = {}, []
-                for width, height in sizes(placement(c.placement)):
+                for width, height in placement(c.placement).sizes:
                     name = image_name(c.id, width, height)
                     (folder / name).write_bytes(images[(c.id, width, height)])
                     by_aspect.setdefault(aspect_name(width, height), name)

@@ -9,11 +9,13 @@ layout at every size, signing) is checked before anything is written; the bundle
 a temporary folder beside the target and renamed into place, so a failed export leaves nothing.
 """
 
+import io
 import json
 import shutil
 import tempfile
 from pathlib import Path
 
+from PIL import Image
 from sqlalchemy import select
 
 from adgen import bulk, records
@@ -66,7 +68,7 @@ def export_campaign(ctx: Context, campaign_id: str, out: Path, status: str = "ap
             raise bulk.BulkError("brand.logo: Performance Max asset groups need a logo; add one to the brand")
         signer = Signer(credentials(ctx.settings))
         logo = ctx.storage.get(logo_key) if logo_key else None
-        images = _signed_images(ctx, spec, rows, creatives, logo, signer)
+        images = _signed_images(ctx, spec, rows, logo, signer)
         square_logo = None
         if logo is not None and bulk.needs_logo(creatives):
             square_logo = signer.sign(bulk.square_logo(logo, spec.brand.colors), title="logo",
@@ -125,14 +127,14 @@ def export_campaign(ctx: Context, campaign_id: str, out: Path, status: str = "ap
     return entries
 
 
-def _signed_images(ctx: Context, spec: CampaignSpec, rows, creatives: list, logo: bytes | None,
+def _signed_images(ctx: Context, spec: CampaignSpec, rows: list[records.Creative], logo: bytes | None,
                    signer: Signer) -> dict[tuple[str, int, int], bytes]:
     """Every exported image of every creative, at every size, XMP-marked and C2PA-signed."""
     images = {}
-    for row, c in zip(rows, creatives, strict=True):
+    for row in rows:
         if not row.image_key:
             continue
-        sizes = bulk.all_sizes(c, ctx.storage.get(row.image_key), ctx.storage.get(row.background_key), spec, logo, layout)
+        sizes = _sizes(ctx, row, spec, logo)
         lineage = Lineage.of(row.lineage)
         models = (("text", lineage.text_model), ("image", lineage.image_model))
         adapters = (("text", lineage.text_adapter), ("image", lineage.image_adapter))
@@ -149,3 +151,26 @@ def _signed_images(ctx: Context, spec: CampaignSpec, rows, creatives: list, logo
                 ingredients={"brand logo": logo} if logo else {},
             )
     return images
+
+
+def _sizes(ctx: Context, row: records.Creative, spec: CampaignSpec, logo: bytes | None) -> dict[tuple[int, int], bytes]:
+    """A creative at every size of its placement, as stored with it (the files review and the report
+    show), each checked as the primary size is. A creative made before other sizes were stored has
+    them laid out here from its stored background, by the job's own layout."""
+    place = placement(row.placement)
+    stored = {(row.width, row.height): row.image_key}
+    stored.update({tuple(map(int, size.split("x"))): key for size, key in (row.other_sizes or {}).items()})
+    out = {}
+    for width, height in place.sizes:
+        what = f"creative {row.id} at {width}x{height}"
+        if (width, height) in stored:
+            png = ctx.storage.get(stored[(width, height)])
+        else:
+            try:
+                png = layout(row.copy, place, spec, Image.open(io.BytesIO(ctx.storage.get(row.background_key))), logo,
+                             (width, height))
+            except ValueError as e:  # the layout could not fit the copy at this size
+                raise bulk.BulkError(f"{what}: {e}") from None
+        bulk.check_image(png, width, height, place, what)
+        out[(width, height)] = png
+    return out

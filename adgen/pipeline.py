@@ -2,8 +2,9 @@
 
 `make_creatives` runs the models for a job (the text model writes every field of every variant, the
 image model makes one background per variant in one batched call) and returns the rest of the job
-as a function: lay out each creative (`layout`), store it, check its copy and record it with its
-lineage, and mark the job done in the same transaction. `adgen.jobs` calls it for every job, in
+as a function: lay out each creative (`layout`) at every size of its placement from the one
+background (`store_layouts`), store it, check its copy and record it with its lineage, and mark the
+job done in the same transaction. `adgen.jobs` calls it for every job, in
 process or on a worker; `rerender` and review edits (`adgen.review`) lay out through the same
 `layout`, so a creative made again from its lineage is the same bytes.
 """
@@ -46,6 +47,21 @@ def layout(texts: dict[str, list[str]], placement_: Placement, spec: CampaignSpe
         safe_top=image.safe_top, safe_bottom=image.safe_bottom,
     )
     return encode_png(canvas)
+
+
+def store_layouts(ctx: Context, image_key: str, texts: dict[str, list[str]], placement_: Placement, spec: CampaignSpec,
+                  background: Image.Image, logo: bytes | None) -> dict[str, str] | None:
+    """Lay out the creative at every size of its placement from the one background and store each:
+    the primary at `image_key`, each other size beside it. Returns the other sizes' keys by "WxH"
+    (a creative's `other_sizes`), None when the placement has no other size. The keys depend only
+    on `image_key`, so a job run twice, or an edit, overwrites rather than adds."""
+    others = placement_.sizes[1:]
+    ctx.storage.put(image_key, layout(texts, placement_, spec, background, logo), "image/png")
+    keys = {}
+    for width, height in others:
+        keys[f"{width}x{height}"] = key = f"{image_key.removesuffix('.png')}-{width}x{height}.png"
+        ctx.storage.put(key, layout(texts, placement_, spec, background, logo, (width, height)), "image/png")
+    return keys or None
 
 
 def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
@@ -98,18 +114,18 @@ def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
         rows = []
         for v, (copy, background) in enumerate(zip(copies, backgrounds, strict=True)):
             base = f"campaigns/{job.campaign_id}/{job.id}/{v}"
-            image_key = background_key = None
+            image_key = background_key = other_sizes = None
             if background is not None:
                 background_key, image_key = f"{base}-background.png", f"{base}.png"
                 buf = io.BytesIO()
                 background.save(buf, format="PNG")
                 ctx.storage.put(background_key, buf.getvalue(), "image/png")
-                ctx.storage.put(image_key, layout(copy.texts, placement_, spec, background, logo), "image/png")
+                other_sizes = store_layouts(ctx, image_key, copy.texts, placement_, spec, background, logo)
             rows.append(records.Creative(
                 id=f"{job.id}-{v}", campaign_id=job.campaign_id, job_id=job.id, variant=v, product=product.name,
                 audience=audience.name, placement=placement_.name, status="pending", copy=copy.texts,
                 compliance=check_copy(copy.texts, placement_, spec.brand.banned_terms, spec.brand.name),
-                lineage=lineages[v].record(), image_key=image_key, background_key=background_key,
+                lineage=lineages[v].record(), image_key=image_key, background_key=background_key, other_sizes=other_sizes,
                 width=placement_.image.width if placement_.image else None,
                 height=placement_.image.height if placement_.image else None,
             ))
@@ -126,7 +142,8 @@ def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
 
 def rerender(ctx: Context, creative_id: str) -> tuple[bytes, bool]:
     """Make a creative again from its lineage alone (model, adapter, prompt and negative prompt,
-    seeds, bucket, steps, guidance, copy, logo) and say whether the bytes equal the stored ones."""
+    seeds, bucket, steps, guidance, copy, logo) and say whether the bytes equal the stored ones, at
+    the primary size and every stored other size."""
     with ctx.db() as s:
         row = s.get(records.Creative, creative_id)
         if row is None:
@@ -141,5 +158,10 @@ def rerender(ctx: Context, creative_id: str) -> tuple[bytes, bool]:
         steps=gen.image_steps, guidance=gen.guidance,
     )
     logo = ctx.storage.get(lineage.logo_key) if lineage.logo_key else None
-    data = layout(row.copy, placement(row.placement), spec, backgrounds[lineage.variant], logo)
-    return data, data == ctx.storage.get(row.image_key)
+    place = placement(row.placement)
+    data = layout(row.copy, place, spec, backgrounds[lineage.variant], logo)
+    same = data == ctx.storage.get(row.image_key)
+    for size, key in (row.other_sizes or {}).items():
+        width, height = map(int, size.split("x"))
+        same = same and layout(row.copy, place, spec, backgrounds[lineage.variant], logo, (width, height)) == ctx.storage.get(key)
+    return data, same

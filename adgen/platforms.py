@@ -80,6 +80,12 @@ class Placement(BaseModel):
     rules: tuple[str, ...] = ()
     cta_choices: tuple[str, ...] = ()
 
+    @property
+    def sizes(self) -> list[tuple[int, int]]:
+        """Every size the image is made at: the primary one first, then its `also` sizes."""
+        image = self.image
+        return [(image.width, image.height), *[tuple(size) for size in image.also]] if image else []
+
     def first_text(self, role: Role, texts: dict[str, list[str]]) -> str:
         """The first text of the first field with this role that has one ("" when none has)."""
         return next((texts[f.name][0] for f in self.fields.values() if f.role == role and texts.get(f.name)), "")

@@ -29,7 +29,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 from adgen.settings import Settings
 
-SCHEMA_REVISION = "0003"  # the newest file in adgen/migrations/versions; a test keeps them in step
+SCHEMA_REVISION = "0005"  # the newest file in adgen/migrations/versions; a test keeps them in step
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -119,6 +119,8 @@ class Creative(Base):
     background_key: Mapped[str | None] = mapped_column(String(500))  # the model's image before layout
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
+    # the placement's other (`also`) sizes laid out from the same background: "WxH" -> storage key
+    other_sizes: Mapped[dict | None] = mapped_column(JSON)
     compliance: Mapped[dict]
     lineage: Mapped[dict]
     created_at: Mapped[datetime] = mapped_column(default=_now)

@@ -26,6 +26,7 @@ table{border-collapse:separate;border-spacing:8px}th{text-align:left;font-size:1
 th.aud{vertical-align:top;min-width:170px;max-width:200px;font-size:14px;color:#1d1d1f}td{vertical-align:top}
 .cell{display:flex;gap:8px}.card{background:#fff;border-radius:10px;border:1px solid #e2e2e2;padding:8px;width:220px;font-size:12px}
 .card img{width:100%;border-radius:6px;display:block;margin-bottom:6px;background:#eee}
+.card img.other{width:31%;display:inline-block;margin-right:2%}
 .badge{display:inline-block;padding:1px 7px;border-radius:8px;font-size:11px;margin-right:4px}
 .ok{background:#e3f5e8;color:#1b6b34}.bad{background:#fde7e7;color:#a11}.pending{background:#eef;color:#335}
 .approved{background:#1b6b34;color:#fff}.rejected{background:#a11;color:#fff}
@@ -111,6 +112,8 @@ def _card(ctx: Context, c: records.Creative, url: str | None) -> str:
     parts = ["<div class='card'>"]
     if c.image_key:
         parts.append(f"<img src='{_thumb(ctx.storage.get(c.image_key))}' alt='{c.id}'>")
+        for size, key in (c.other_sizes or {}).items():  # the same scene at the placement's other sizes
+            parts.append(f"<img class='other' src='{_thumb(ctx.storage.get(key))}' alt='{c.id} {size}' title='{size}'>")
     else:
         parts.append(_serp(c.copy, url))
     parts.append(f"<span class='badge {c.status}'>{c.status}</span>")

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from adgen import records
 from adgen.compliance import check_copy
 from adgen.context import Context, campaign_logo, campaign_spec
-from adgen.pipeline import layout
+from adgen.pipeline import store_layouts
 from adgen.platforms import placement
 
 
@@ -88,7 +88,7 @@ def edit(ctx: Context, creative_id: str, field: str, index: int, text: str, revi
         if row.background_key:
             background = Image.open(io.BytesIO(ctx.storage.get(row.background_key)))
             _, logo = campaign_logo(campaign, ctx)
-            ctx.storage.put(row.image_key, layout(texts, place, spec, background, logo), "image/png")
+            row.other_sizes = store_layouts(ctx, row.image_key, texts, place, spec, background, logo)
         row.copy, row.compliance, row.status = texts, compliance, "pending"
         s.add(records.Review(creative_id=row.id, action="edit", reviewer=reviewer, before=before, after=texts))
         return compliance

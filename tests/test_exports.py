@@ -14,13 +14,20 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 from PIL import Image
+from sqlalchemy import select
 
 from adgen import __version__, bulk, records
 from adgen.context import Context
 from adgen.csvfile import write_csv
 from adgen.landing import URLError, final_url
 from adgen.platforms import placement
-from adgen.provenance import TRAINED_ALGORITHMIC_MEDIA, digital_source_type, read_manifest, with_xmp
+from adgen.provenance import (
+    TRAINED_ALGORITHMIC_MEDIA,
+    digital_source_type,
+    read_manifest,
+    with_xmp,
+    without_manifest,
+)
 from adgen.settings import Settings
 from adgen.spec import SpecError, parse_spec
 from tests.conftest import EXAMPLE, MODELS, adgen
@@ -161,7 +168,7 @@ def test_every_png_carries_the_ai_source_type_and_a_c2pa_manifest_that_validates
     pngs = sorted(approved.rglob("*.png"))
     with_image = [placement(p) for p in PLACEMENTS if placement(p).image]
     # the generic bundle's images, every size in the platform folders, and the square logo
-    assert len(pngs) == len(with_image) + sum(len(bulk.sizes(p)) for p in with_image) + 1
+    assert len(pngs) == len(with_image) + sum(len(p.sizes) for p in with_image) + 1
     entries = {e["id"]: e for e in json.loads((approved / "creatives.json").read_text())}
     for path in pngs:
         data = path.read_bytes()
@@ -323,3 +330,36 @@ def test_the_local_test_chain_is_made_once_and_only_one_half_of_a_real_one_is_re
         credentials(Settings(home=tmp_path, c2pa_cert=folder / "chain.pem"))
     real = credentials(Settings(home=tmp_path, c2pa_cert=folder / "chain.pem", c2pa_key=folder / "key.pem"))
     assert real.test is False and real.chain == chain
+
+
+def test_every_size_is_made_in_the_job_stored_with_the_creative_and_exported_as_stored(campaign, tmp_path):
+    """The other sizes are the files review and the report show: made by the job from the one scene,
+    made again when a reviewer edits the copy, and shipped by the export as stored."""
+    ctx = Context(Settings())
+
+    def stored(creative_id: str) -> tuple[records.Creative, dict[str, bytes]]:
+        with ctx.db() as s:
+            row = s.get(records.Creative, creative_id)
+        return row, {size: ctx.storage.get(key) for size, key in (row.other_sizes or {}).items()}
+
+    feed = next(e for e in _preview(campaign, tmp_path / "before") if e["placement"] == "meta_feed")
+    _, before = stored(feed["id"])
+    adgen("review", "edit", feed["id"], "--field", "headline", "--index", "0", "--text", "Cold brew at every size")
+    _, after = stored(feed["id"])
+    assert before.keys() == after.keys() == {"1080x1350"}
+    assert before["1080x1350"] != after["1080x1350"]  # laid out again with the new headline
+
+    entries = _preview(campaign, tmp_path / "bundle")
+    with ctx.db() as s:
+        rows = s.scalars(select(records.Creative).where(records.Creative.campaign_id == campaign)).all()
+    for row in rows:
+        place = placement(row.placement)
+        assert sorted(row.other_sizes or {}) == sorted(f"{w}x{h}" for w, h in place.sizes[1:]), row.placement
+        target = bulk.file_format(row.placement)
+        for size, key in (row.other_sizes or {}).items():
+            width, height = map(int, size.split("x"))
+            png = ctx.storage.get(key)
+            assert Image.open(io.BytesIO(png)).size == (width, height)
+            exported = (tmp_path / "bundle" / f"PREVIEW-{target[0]}" / bulk.image_name(row.id, width, height)).read_bytes()
+            assert without_manifest(exported) == with_xmp(png), (row.id, size)
+    assert {e["id"] for e in entries} == {r.id for r in rows}

@@ -127,7 +127,7 @@ def _assert_exactly_once(ctx: Context, campaign_id: str, stored_keys: set[str]) 
     rows = _creatives(ctx, campaign_id)
     wanted = {(j.id, v) for j in jobs.values() if j.status == "done" for v in range(j.variants)}
     assert sorted((r.job_id, r.variant) for r in rows) == sorted(wanted)
-    named = {k for r in rows for k in (r.image_key, r.background_key) if k}
+    named = {k for r in rows for k in (r.image_key, r.background_key, *(r.other_sizes or {}).values()) if k}
     assert stored_keys == named
     for key in named:
         assert ctx.storage.get(key).startswith(b"\x89PNG")
