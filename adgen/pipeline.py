@@ -34,12 +34,14 @@ def image_seeds(job: records.Job) -> list[int]:
 
 
 def layout(texts: dict[str, list[str]], placement_: Placement, spec: CampaignSpec, background: Image.Image,
-           logo: bytes | None) -> bytes:
-    """The finished creative for one placement as PNG bytes: layout by the renderer, never by the model."""
+           logo: bytes | None, size: tuple[int, int] | None = None) -> bytes:
+    """The finished creative for one placement as PNG bytes: layout by the renderer, never by the model.
+    `size` is one of the placement's other sizes (its `also` list); default the primary size."""
     image = placement_.image
+    width, height = size or (image.width, image.height)
     logo_image = Image.open(io.BytesIO(logo)) if logo else None
     canvas = render_creative(
-        background, width=image.width, height=image.height, headline=placement_.first_text("headline", texts),
+        background, width=width, height=height, headline=placement_.first_text("headline", texts),
         cta=placement_.first_text("cta", texts), colors=spec.brand.colors, logo=logo_image, brand_name=spec.brand.name,
         safe_top=image.safe_top, safe_bottom=image.safe_bottom,
     )
