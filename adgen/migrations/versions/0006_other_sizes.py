@@ -2,16 +2,16 @@
 in the job from the same background as the primary image (null for text-only creatives and for
 creatives made before; their export lays the other sizes out from the stored background).
 
-Revision ID: 0005
-Revises: 0003
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-03
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0003"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
