@@ -27,7 +27,7 @@ from adgen.platforms import Placement, placement, registry
 from adgen.prompts import NEGATIVE_IMAGE_PROMPT, copy_messages, image_prompt
 from adgen.render import encode_png, render_creative
 from adgen.settings import Settings
-from adgen.spec import CampaignSpec, SpecError
+from adgen.spec import CampaignSpec, SpecError, check_image_bytes
 from adgen.storage import Storage, StorageError, open_storage
 
 if TYPE_CHECKING:
@@ -67,6 +67,7 @@ def _read_logo(spec: CampaignSpec) -> bytes | None:
     if spec.brand.logo is None:
         return None
     data = spec.brand.logo.read_bytes()
+    check_image_bytes(data, f"brand.logo: {spec.brand.logo}")
     if len(data) > MAX_LOGO_BYTES:
         raise SpecError(f"brand.logo: {spec.brand.logo} is over {MAX_LOGO_BYTES // 1024 // 1024} MB")
     try:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from adgen.compliance import check_text, near_duplicate, shorten
+from adgen.compliance import check_text, near_duplicate, shorten, strip_invisible
 from adgen.platforms import Placement
 from adgen.prompts import copy_messages, fill_slots
 from adgen.spec import Audience, Brand, Product
@@ -109,7 +109,7 @@ def _first_line(answer: str) -> str:
     head, sep, rest = line.partition(":")
     if sep and head.strip().lower() in _LABELS:
         line = rest
-    return line.strip().strip('"*“”').strip()
+    return strip_invisible(line).strip().strip('"*“”').strip()
 
 
 @dataclass

@@ -99,11 +99,13 @@ def finetune_text(
     promote: bool = typer.Option(True, help="Point BRAND/text@latest at the new version."),
 ):
     """Train a brand text LoRA (transformers + peft + accelerate) and register it as BRAND/text@vN."""
+    from adgen.adapters import check_brand
     from finetune.checkpoints import refuse_unfinished
     from finetune.config import TextConfig, load_recipe
     from finetune.data import DataError, read_text_data
     from finetune.text import train_text
 
+    check_brand(brand)
     ctx = _context()
     recipe, recipe_base = load_recipe(config, TextConfig, "text")
     if bool(data) == from_reviews:
@@ -154,11 +156,13 @@ def finetune_image(
     """Train a brand image LoRA (diffusers + peft + accelerate) and register it as BRAND/image@vN."""
     import dataclasses
 
+    from adgen.adapters import check_brand
     from finetune.checkpoints import refuse_unfinished
     from finetune.config import ImageConfig, load_recipe
     from finetune.data import read_image_data
     from finetune.image import train_image
 
+    check_brand(brand)
     ctx = _context()
     recipe, recipe_base = load_recipe(config, ImageConfig, "image")
     if instance_token:

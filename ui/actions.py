@@ -28,7 +28,7 @@ from adgen.platforms import placement, registry
 from adgen.render import FONT_PATH
 from adgen.review import approve, edit, reject
 from adgen.runner import MAX_LOGO_BYTES, Context, create_campaign, regenerate
-from adgen.spec import Brand, SpecError, parse_spec
+from adgen.spec import Brand, SpecError, check_image_bytes, parse_spec
 from ui.jobs import start_campaign
 
 MAX_SPEC_BYTES = 256 * 1024
@@ -70,6 +70,7 @@ def _check_logo(path: str) -> bytes:
     data = Path(path).read_bytes()
     if len(data) > MAX_LOGO_BYTES:
         raise InputError(f"Logo: the file is {len(data) / 1024**2:.1f} MB; the limit is {MAX_LOGO_BYTES // 1024**2} MB")
+    check_image_bytes(data, "Logo")
     try:
         with Image.open(io.BytesIO(data)) as im:
             im.verify()
@@ -209,6 +210,8 @@ def create_from_upload(ctx: Context, user: str, brand_id: str, spec_path: str | 
         raise InputError(f"Spec file: {len(raw) // 1024} KB is too large for a spec (limit {MAX_SPEC_BYTES // 1024} KB)")
     try:
         data = yaml.safe_load(raw.decode("utf-8"))
+    except RecursionError:
+        raise InputError("Spec file: nested too deeply to be a campaign spec") from None
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
