@@ -146,6 +146,9 @@ class SignInLimiter:
     def failed(self, name: str, address: str) -> None:
         with self._lock:
             now = self.clock()
+            if len(self._failures) > 10_000:  # guesses at many made-up names: forget the stale ones
+                for key in list(self._failures):
+                    self._recent(key, now)
             for key in (f"user:{name}", f"addr:{address}"):
                 self._failures.setdefault(key, self._recent(key, now)).append(now)
 

@@ -156,9 +156,11 @@ class Guard:
         return key, cookie.output(header="").strip().encode("latin-1")
 
     def _started(self, scope, token: str) -> None:
-        user = scope["app"].tokens.get(token)
+        tokens, now = scope["app"].tokens, self.clock()
+        for old in [t for t, s in self.sessions.items() if t not in tokens or now - s.started > self.lifetime]:
+            self._end(tokens, old)  # signed out or expired and never seen again
+        user = tokens.get(token)
         if user is not None and token not in self.sessions:
-            now = self.clock()
             self.sessions[token] = Session(user, self.sign_in.stamps.get(user), now, now, now)
 
 
