@@ -13,6 +13,7 @@ from adgen.compliance import banned_terms_in, check_text
 from adgen.platforms import placement
 from adgen.spec import SpecError, load_spec
 from tests.conftest import EXAMPLE, MODELS, adgen
+from ui.actions import InputError
 
 ZWSP, RLO = "\u200b", "\u202e"
 
@@ -100,7 +101,7 @@ def test_a_decompression_bomb_logo_is_refused_everywhere(tmp_path, home, default
     assert result.returncode == 2, result.stderr
     assert "brand.logo" in result.stderr and "12000x12000 px is over the limit of 40 megapixels" in result.stderr
     assert not (home / "adgen.db").exists()
-    with pytest.raises(SpecError, match="^Logo: 12000x12000 px is over the limit"):
+    with pytest.raises(InputError, match="^Logo: 12000x12000 px is over the limit"):
         _check_logo(str(bomb))
 
 
@@ -146,7 +147,7 @@ def two_brands(tmp_path_factory, default_models):
 
 
 def test_from_reviews_takes_exactly_one_brand(two_brands, monkeypatch):
-    from adgen.runner import Context
+    from adgen.context import Context
     from adgen.settings import get_settings
     from finetune.data import DataError
     from finetune.reviews import review_rows

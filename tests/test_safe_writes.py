@@ -164,7 +164,7 @@ def test_a_failed_write_leaves_no_temporary_file(tmp_path):
 
 def test_the_picture_folder_keeps_one_version_per_creative_and_is_pruned(tmp_path):
     from adgen import records
-    from adgen.runner import Context
+    from adgen.context import Context
     from adgen.settings import Settings
     from ui.actions import _picture, prune_pictures
 
