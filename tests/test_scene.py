@@ -199,7 +199,8 @@ def test_a_flagged_image_is_never_used(pipe, cutout):
     with pytest.raises(SceneError, match="safety checker flagged every image \\(3 seeds"):
         compose_scene(flagging, cutout, canvas=(128, 128), box=Box(16, 24, 96, 96), prompt=PROMPT, seed=5, steps=1)
     with pytest.raises(SceneError, match="safety checker flagged"):
-        extend_scene(flagging, Image.new("RGB", (128, 128)), width=256, height=128, prompt=PROMPT, seed=5, steps=1)
+        extend_scene(flagging, Image.new("RGB", (128, 128)), width=256, height=128, prompt=PROMPT, seed=5, steps=1,
+                     max_attempts=1)
     passing = _with_safety_checker(pipe, 2.0)
     scene = compose_scene(passing, cutout, canvas=(128, 128), box=Box(16, 24, 96, 96), prompt=PROMPT, seed=5, steps=1)
     assert scene.attempts == 1 and scene.seed == 5
