@@ -7,9 +7,10 @@ product's pixels are pasted at its box. Both at the campaign's image steps and g
 The cut-out itself is made once per product, not per creative; its cost is printed apart, for the
 shipped alpha cut-out and for GrabCut on the same photo flattened onto a background.
 
-    python bench/product_photo.py [--repeats 3]   # needs `adgen init` to have built ADGEN_MODELS
+    python bench/product_photo.py [--repeats 3] [--threads 1]   # needs `adgen init` to have built ADGEN_MODELS
 
-Prints median seconds per creative for each placement side by side and the ratio with / without.
+Prints median seconds per creative for each placement side by side (the two timed alternately)
+and the ratio with / without.
 """
 
 import argparse
@@ -51,14 +52,25 @@ def _median(fn, repeats: int) -> float:
     return statistics.median(timeit.repeat(lambda: fn(next(seeds)), number=1, repeat=repeats))
 
 
+def _side_by_side(first, second, repeats: int) -> tuple[float, float]:
+    """Median seconds of first(seed) and second(seed), called alternately so that a change in the
+    machine's load falls on both alike."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for seed in range(repeats):
+        for fn, out in ((first, times[0]), (second, times[1])):
+            out.append(timeit.timeit(lambda fn=fn, seed=seed: fn(seed), number=1))
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 keeps a shared machine's noise down)")
     args = parser.parse_args()
     image_dir = Settings().models_dir / "image-default"
     if not (image_dir / "model_index.json").is_file():
         raise SystemExit(f"no default image pipeline at {image_dir}; run `adgen init` first")
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(args.threads)
     cpu = torch.device("cpu")
     text2image = ImageModel(str(image_dir), cpu, torch.float32)
     with tempfile.TemporaryDirectory() as tmp:
@@ -102,7 +114,7 @@ def main() -> None:
                                   prompt=PROMPT, seed=i, steps=STEPS, guidance=GUIDANCE)
             paste_product(render_creative(scene.image, **kw), cutout, box)
 
-        plain, product = _median(without, args.repeats), _median(with_photo, args.repeats)
+        plain, product = _side_by_side(without, with_photo, args.repeats)
         print(f"{name:24} {plain:13.3f}s {product:10.3f}s {product / plain:12.2f}x")
 
 
