@@ -198,7 +198,7 @@ def _generate(pipe, *, image, mask, prompt, negative_prompt, seed, steps, guidan
             return out.images[0].convert("RGB"), attempt_seed, attempt + 1
         flagged.append(attempt_seed)
     raise SceneError(
-        f"the image model's safety checker flagged every image ({max_attempts} seeds: "
+        f"the image model's safety checker flagged every image ({max_attempts} seed{'s' * (max_attempts != 1)}: "
         f"{', '.join(map(str, flagged))}); change the prompt or the product photo"
     )
 
