@@ -61,3 +61,12 @@ def image_model_for(ref: dict, ctx: "Context") -> "ImageModel":
     device = pick_device(ctx.settings)
     model = cached(("image", ref["path"], str(device)), lambda: ImageModel(ref["path"], device, pick_dtype(device)))
     return _activate(model, ref, ctx)
+
+
+def inpaint_model_for(ref: dict, ctx: "Context"):
+    """The resident inpainting pipeline for a campaign's models.inpaint ref, which paints the scene
+    around a product photo (adgen.scene)."""
+    from adgen.scene import load_inpainting
+
+    device = pick_device(ctx.settings)
+    return cached(("inpaint", ref["path"], str(device)), lambda: load_inpainting(ref["path"], device, pick_dtype(device)))
