@@ -20,7 +20,7 @@ from adgen.layout import plan_layout
 from adgen.lineage import Generation, Lineage, ModelUsed, Prompts
 from adgen.platforms import Placement, placement, registry
 from adgen.product_box import product_visible
-from adgen.product_shot import Shot, make_scenes, product_box, shot_of
+from adgen.product_shot import Shot, make_scenes, shot_of
 from adgen.prompts import NEGATIVE_IMAGE_PROMPT, copy_messages, image_prompt
 from adgen.render import encode_png, render_creative
 from adgen.resident import image_model_for, text_model_for
@@ -55,10 +55,11 @@ def layout(texts: dict[str, list[str]], placement_: Placement, spec: CampaignSpe
     `size` is one of the placement's other sizes (its `also` list); default the primary size.
     `product` (a product photo's cut-out and lineage) is pasted back pixel-exact at its box."""
     args = _render_args(texts, placement_, spec, logo, size)
-    canvas = render_creative(background, **args)
-    if product is not None:
-        canvas, _ = paste_product(canvas, product.cutout, product_box(product, plan_layout(**args)))
-    return encode_png(canvas)
+    if product is None:
+        return encode_png(render_creative(background, **args))
+    background, box = product.for_layout(plan_layout(**args), placement_.image, background)
+    creative, _ = paste_product(render_creative(background, **args), product.cutout, box)
+    return encode_png(creative)
 
 
 def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
@@ -165,8 +166,7 @@ def rerender(ctx: Context, creative_id: str) -> tuple[bytes, bool]:
     gen = lineage.generation
     shot = shot_of(lineage, ctx)
     if shot is not None:
-        background = shot.scene(ctx, prompt=lineage.prompt.image, negative=lineage.prompt.negative,
-                                seed=lineage.image_seed, steps=gen.image_steps, guidance=gen.guidance)
+        background = shot.scene()
     else:
         background = image_model_for(lineage.image_model.model_dump(), ctx).generate(
             lineage.prompt.image, negative=lineage.prompt.negative, seeds=lineage.image_batch_seeds, size=gen.bucket,

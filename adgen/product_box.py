@@ -154,14 +154,3 @@ def to_canvas(box: _BoxLike, region: _BoxLike, canvas: tuple[int, int]) -> Box:
     x, y = max(0, math.floor(left)), max(0, math.floor(top))
     return Box(x, y, min(cw, math.ceil(right)) - x, min(ch, math.ceil(bottom)) - y)
 
-
-def from_canvas(box: _BoxLike, region: _BoxLike, canvas: tuple[int, int]) -> Box:
-    """`box` on a scene of size `canvas` in creative pixels, once the renderer has scaled the scene
-    to cover `region` and centre-cropped it (the inverse of `to_canvas`); rounded inwards."""
-    cw, ch = canvas
-    scale = max(region.width / cw, region.height / ch)
-    off_x, off_y = (cw * scale - region.width) / 2, (ch * scale - region.height) / 2
-    x, y = math.ceil(region.x + box.x * scale - off_x), math.ceil(region.y + box.y * scale - off_y)
-    right = math.floor(region.x + (box.x + box.width) * scale - off_x)
-    bottom = math.floor(region.y + (box.y + box.height) * scale - off_y)
-    return Box(x, y, max(1, right - x), max(1, bottom - y))
