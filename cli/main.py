@@ -387,3 +387,10 @@ from cli.finetune import adapters_app, finetune_app  # noqa: E402
 
 app.add_typer(finetune_app, name="finetune")
 app.add_typer(adapters_app, name="adapters")
+
+
+# Results from the ad platforms and what they say won.
+from cli.results import campaign_insights, results_app  # noqa: E402
+
+app.add_typer(results_app, name="results")
+campaign_app.command("insights")(campaign_insights)
