@@ -52,6 +52,29 @@ def copy_messages(brand: Brand, product: Product, audience: Audience, placement:
     return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(lines)}]
 
 
+def aim(embed, audiences: list[Audience]) -> dict[str, str]:
+    """For the offline default model: the corpus persona to prompt with for each audience, so the
+    small model writes for an angle it was trained on (parents, students, ...). Each audience gets
+    the angle whose training personas the encoder finds nearest to its persona, distinct angles for
+    distinct audiences where the corpus has enough; `embed` maps texts to unit vectors (a judge's).
+    Instruct models read the user's persona itself and need none of this."""
+    from scipy.optimize import linear_sum_assignment
+
+    from adgen.defaults import load_corpus
+
+    angles = {a: p for a, p in load_corpus()["personas"].items() if a != "general"}
+    pool = [(a, p) for a, personas in angles.items() for p in personas]
+    sims = embed([a.persona for a in audiences]) @ embed([p for _, p in pool]).T
+    names = list(angles)
+    by_angle = [[max(range(len(pool)), key=lambda j: row[j] if pool[j][0] == a else -2.0) for a in names] for row in sims]
+    cost = [[-row[j] for j in nearest] for row, nearest in zip(sims, by_angle, strict=True)]
+    rows, cols = linear_sum_assignment(cost) if len(audiences) <= len(names) else ([], [])
+    aimed = {audiences[r].name: pool[by_angle[r][c]][1] for r, c in zip(rows, cols, strict=True)}
+    for r, a in enumerate(audiences):  # more audiences than angles: the rest take their nearest angle
+        aimed.setdefault(a.name, pool[max(by_angle[r], key=lambda j: sims[r][j])][1])
+    return aimed
+
+
 def fill_slots(text: str, *, product: Product, brand: Brand, audience: Audience, variant: int) -> str:
     """Replace slot markers with this job's values; the benefit rotates with the variant."""
     benefits = product.benefits or [product.name.lower()]

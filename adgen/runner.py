@@ -281,7 +281,9 @@ def _release(job_id: str, ctx: Context, error: Exception) -> None:
 def _generate(job_id: str, ctx: Context) -> Callable[[], None]:
     """Run the models for one job; returns the rest of the job (layout, storage, records) as a
     function, so a runner can do it while the models work on the next job."""
-    from adgen.text import MAX_ROUNDS, TEMPERATURE, TOP_P, write_copy
+    from adgen.prompts import aim
+    from adgen.score import load_judge, write_best
+    from adgen.text import MAX_ROUNDS, TEMPERATURE, TOP_P
 
     with ctx.db() as s:
         job = s.get(records.Job, job_id)
@@ -294,9 +296,14 @@ def _generate(job_id: str, ctx: Context) -> Callable[[], None]:
     placement_ = placement(job.placement)
 
     text_model = text_model_for(text_ref, ctx)
-    copies = write_copy(
-        text_model, brand=spec.brand, product=product, audience=audience, placement=placement_,
-        variants=job.variants, seed=job.seed,
+    # Scoring hook (adgen.score): aim the offline default at an angle, write best-of-N, score the copy.
+    judge = load_judge(spec.models.judge)
+    writes_for = audience
+    if text_ref["ref"] == "default":
+        writes_for = audience.model_copy(update={"persona": aim(judge.embed, spec.audiences)[audience.name]})
+    copies, scores, alternatives = write_best(
+        text_model, judge, brand=spec.brand, product=product, audience=audience, audiences=spec.audiences,
+        placement=placement_, variants=job.variants, candidates=spec.candidates, seed=job.seed, writes_for=writes_for,
     )
     backgrounds: list[Image.Image | None] = [None] * job.variants
     prompt = image_prompt(spec.brand, product, audience)
@@ -311,13 +318,15 @@ def _generate(job_id: str, ctx: Context) -> Callable[[], None]:
     logo = ctx.storage.get(logo_key) if logo_key else None
 
     text_prompts = {
-        name: copy_messages(spec.brand, product, audience, placement_, f)
+        name: copy_messages(spec.brand, product, writes_for, placement_, f)
         for name, f in placement_.fields.items() if f.written
     }
     return lambda: _finish(ctx, job_id, job, spec, product, audience, placement_, copies, backgrounds, logo, {
         "text_prompts": text_prompts, "image_prompt": prompt, "bucket": bucket, "text_ref": text_ref,
         "image_ref": image_ref, "logo_key": logo_key,
-        "text_settings": {"temperature": TEMPERATURE, "top_p": TOP_P, "max_rounds": MAX_ROUNDS},
+        "text_settings": {"temperature": TEMPERATURE, "top_p": TOP_P, "max_rounds": MAX_ROUNDS,
+                          "candidates": spec.candidates, "judge": judge.name},
+        "scores": scores, "alternatives": alternatives,
     })
 
 
@@ -345,7 +354,7 @@ def _finish(ctx, job_id, job, spec, product, audience, placement_, copies, backg
             "text_adapter": text_ref.get("adapter"),
             "image_adapter": image_ref.get("adapter") if placement_.image else None,
             "generation": {**made["text_settings"], "image_steps": IMAGE_STEPS, "guidance": GUIDANCE, "bucket": bucket},
-            "logo_key": logo_key, "fixes": copy.fixes, "adgen_version": __version__,
+            "logo_key": logo_key, "fixes": copy.fixes, "scores": made["scores"][v], "adgen_version": __version__,
         }
         if job.replaces:
             lineage["replaces"] = job.replaces
@@ -353,6 +362,7 @@ def _finish(ctx, job_id, job, spec, product, audience, placement_, copies, backg
             id=f"{job.id}-{v}", campaign_id=job.campaign_id, job_id=job.id, variant=v, product=product.name,
             audience=audience.name, placement=placement_.name, status="pending", copy=copy.texts,
             compliance=check_copy(copy.texts, placement_, spec.brand.banned_terms, spec.brand.name), lineage=lineage,
+            scores=made["scores"][v],
             image_key=image_key, background_key=background_key,
             width=placement_.image.width if placement_.image else None,
             height=placement_.image.height if placement_.image else None,
@@ -363,7 +373,7 @@ def _finish(ctx, job_id, job, spec, product, audience, placement_, copies, backg
         for row in rows:
             s.merge(row)
         job = s.get(records.Job, job_id)
-        job.status, job.finished_at = "done", records._now()
+        job.status, job.finished_at, job.alternatives = "done", records._now(), made["alternatives"]
 
 
 def run_campaign(campaign_id: str, ctx: Context, on_job: Callable[[records.Job, str], None] | None = None) -> dict:

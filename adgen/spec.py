@@ -16,6 +16,10 @@ from adgen.platforms import registry
 HEX_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 MAX_VARIANTS = 20
+MAX_CANDIDATES = 8
+# Best-of-N: 3 candidates per variant met the audience-fit goals in bench/quality.py at about 1.3x the
+# wall time of 1 (README "Scores").
+DEFAULT_CANDIDATES = 3
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 
@@ -78,6 +82,8 @@ class Audience(Strict):
 class Models(Strict):
     text: NonEmpty = Field("default", description="'default', a local folder or a hub id of a causal LM.")
     image: NonEmpty = Field("default", description="'default', a local folder or a hub id of a diffusers text-to-image pipeline.")
+    judge: NonEmpty = Field("default", description="The encoder that scores copy: 'default' (all-MiniLM-L6-v2, bundled), or a "
+                            "local folder or hub id of a sentence-transformers model (a multilingual one for other languages).")
 
 
 class Adapters(Strict):
@@ -105,6 +111,8 @@ class CampaignSpec(Strict):
     audiences: list[Audience] = Field(min_length=1)
     placements: list[str] = Field(min_length=1, description="Placement names from the registry.")
     variants: int = Field(3, ge=1, le=MAX_VARIANTS, description="Creatives per product x audience x placement.")
+    candidates: int = Field(DEFAULT_CANDIDATES, ge=1, le=MAX_CANDIDATES, description="Best-of-N: copies written per "
+                            "variant, in the same batched model call; the best distinct ones are kept, the rest stay as alternatives.")
     seed: int = Field(0, ge=0, description="Seed for every random choice; the same spec and seed give the same creatives.")
     models: Models = Models()
     adapters: Adapters = Adapters()
