@@ -17,6 +17,7 @@ from adgen import records
 from adgen.compliance import check_copy
 from adgen.platforms import placement
 from adgen.runner import Context
+from adgen.score import WEIGHTS, best_per_cell
 from adgen.spec import CampaignSpec
 
 STATUSES = ("approved", "pending", "rejected", "any")
@@ -26,10 +27,13 @@ class ExportError(ValueError):
     pass
 
 
-def export_campaign(ctx: Context, campaign_id: str, out: Path, status: str = "approved") -> list[dict]:
-    """Write the bundle to `out` (which must not exist or be empty); returns its entries."""
+def export_campaign(ctx: Context, campaign_id: str, out: Path, status: str = "approved", top: int | None = None) -> list[dict]:
+    """Write the bundle to `out` (which must not exist or be empty); returns its entries. With
+    `top`, only the `top` best-scored creatives of each product x audience x placement cell."""
     if status not in STATUSES:
         raise ExportError(f"--status must be one of {', '.join(STATUSES)}")
+    if top is not None and top < 1:
+        raise ExportError(f"--top must be 1 or more, not {top}")
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ExportError(f"{out} exists and is not an empty folder; choose a new one")
@@ -40,6 +44,8 @@ def export_campaign(ctx: Context, campaign_id: str, out: Path, status: str = "ap
         spec = CampaignSpec.model_validate({k: v for k, v in campaign.spec.items() if k != "logo_key"})
         query = select(records.Creative).where(records.Creative.campaign_id == campaign_id).order_by(records.Creative.id)
         rows = [r for r in s.scalars(query) if status == "any" or r.status == status]
+        if top is not None:  # scoring hook
+            rows = best_per_cell(rows, top)
         reviews = {}
         for review in s.scalars(select(records.Review).where(records.Review.creative_id.in_([r.id for r in rows])).order_by(records.Review.id)):
             reviews.setdefault(review.creative_id, []).append(review)
@@ -69,6 +75,7 @@ def export_campaign(ctx: Context, campaign_id: str, out: Path, status: str = "ap
                 "audience": row.audience, "placement": row.placement, "status": row.status, "copy": row.copy,
                 "image": image, "width": row.width, "height": row.height, "ai_generated": True,
                 "compliance": {"ok": row.compliance["ok"], "issues": row.compliance["issues"]},
+                "scores": row.scores,
                 "lineage": {
                     "seed": lineage["seed"], "image_seed": lineage["image_seed"], "prompt": lineage["prompt"],
                     "text_model": lineage["text_model"], "image_model": lineage["image_model"],
@@ -84,14 +91,16 @@ def export_campaign(ctx: Context, campaign_id: str, out: Path, status: str = "ap
         with (tmp / "creatives.csv").open("w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["id", "campaign", "product", "audience", "placement", "status", "image", "width",
-                             "height", "ai_generated", "seed", "text_model", "image_model", "reviewer"]
-                            + [f"copy.{n}" for n in fields])
+                             "height", "ai_generated", "seed", "text_model", "image_model", "reviewer", "score"]
+                            + [f"score.{k}" for k in WEIGHTS] + [f"copy.{n}" for n in fields])
             for e in entries:
                 lin = e["lineage"]
                 writer.writerow(
                     [e["id"], e["campaign"], e["product"], e["audience"], e["placement"], e["status"], e["image"] or "",
                      e["width"] or "", e["height"] or "", "true", lin["seed"], lin["text_model"]["ref"],
-                     (lin["image_model"] or {}).get("ref", ""), lin["reviewer"] or ""]
+                     (lin["image_model"] or {}).get("ref", ""), lin["reviewer"] or "",
+                     e["scores"]["overall"] if e["scores"] else ""]
+                    + [e["scores"]["components"][k] if e["scores"] else "" for k in WEIGHTS]
                     + [" | ".join(e["copy"].get(n, [])) for n in fields]
                 )
         if out.exists():

@@ -37,7 +37,7 @@ WEIGHTS = {"audience": 0.35, "product": 0.20, "role": 0.15, "length": 0.10, "dis
 NEAR_DUPLICATE = 0.9  # cosine between two variants' whole copy above which they say the same thing
 MMR_DIVERSITY = 0.2  # how much a candidate text's similarity to the texts already chosen counts against it
 # Choosing texts weighs audience fit above the overall score's weights: targeting is what best-of-N is for.
-TEXT_WEIGHTS = {"audience": 0.6, "product": 0.15, "role": 0.15, "length": 0.1}
+TEXT_WEIGHTS = {"audience": 0.8, "product": 0.05, "role": 0.1, "length": 0.05}
 CONTRAST_OVERLAP = 0.6  # a contrast persona this close to the campaign's own persona is not a contrast
 # Field styles grouped by the role a text plays in an ad; a text read as another group is a role leak.
 ROLE_GROUPS = {"headline": "line", "long_headline": "line", "short_description": "line",
@@ -175,6 +175,14 @@ def names_product(text: str, product: Product) -> bool:
     return re.search(rf"\b{re.escape(product.name.lower())}\b", text.lower()) is not None
 
 
+def without(vectors: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """Unit vectors with their component along `direction` (the product's embedding) removed, so that
+    audience fit compares who copy speaks to, not what it sells: a persona that mentions the
+    product's category ('who want good coffee') would otherwise win every line naming the product."""
+    rest = vectors - np.outer(vectors @ direction, direction)
+    return rest / np.maximum(np.linalg.norm(rest, axis=-1, keepdims=True), 1e-9)
+
+
 def other_personas(judge: Judge, audience: Audience, audiences: list[Audience]) -> list[str]:
     """What the copy's fit to its own persona is measured against: the campaign's other audiences,
     or, for a one-audience campaign, the contrast personas that are not close to its own."""
@@ -188,17 +196,12 @@ def other_personas(judge: Judge, audience: Audience, audiences: list[Audience]) 
 
 @dataclass
 class Scored:
-    """One candidate creative's scores before distinctness (which depends on its siblings)."""
+    """One creative's scores before distinctness (which depends on its siblings)."""
 
     components: dict[str, float]
     details: dict
     vector: np.ndarray
 
-    @property
-    def quality(self) -> float:
-        """The weighted score without distinctness, rescaled to 0..1."""
-        rest = {k: w for k, w in WEIGHTS.items() if k != "distinct"}
-        return sum(self.components[k] * w for k, w in rest.items()) / sum(rest.values())
 
 
 def _length_use(width: int, limit: int) -> float:
@@ -215,16 +218,18 @@ def score_copies(
     from adgen.compliance import display_width
 
     others = other_personas(judge, audience, audiences)
-    personas = judge.embed([audience.persona, *others])
     product_vec = judge.embed([product_text(product)])[0]
+    personas = judge.embed([audience.persona, *others])
+    neutral_personas = without(personas, product_vec)
     roles = role_classifier(judge)
     written = [(name, f) for name, f in placement.fields.items() if f.written]
     out = []
     for texts in copies:
         whole = written_text(texts, placement)
         vec = judge.embed([whole])[0]
-        sims = personas @ vec
+        sims = neutral_personas @ without(vec[None], product_vec)[0]
         margin = float(sims[0] - sims[1:].max()) if len(others) else 0.0
+        raw = personas @ vec
         named = names_product(whole, product)
         relevance = float(vec @ product_vec)
         items = [(name, f, t) for name, f in written for t in texts.get(name, [])]
@@ -247,7 +252,8 @@ def score_copies(
             "compliance": 1.0 if compliance["ok"] else 0.0,
         }
         details = {
-            "audience_margin": round(margin, 4), "audience_closest": margin > 0, "product_named": named,
+            "audience_margin": round(margin, 4), "audience_closest": margin > 0,
+            "audience_closest_raw": bool(len(others) == 0 or raw[0] > raw[1:].max()), "product_named": named,
             "product_similarity": round(relevance, 4), "role_leaks": leaks,
         }
         out.append(Scored(components, details, vec))
@@ -278,13 +284,14 @@ def score_cell(judge: Judge, copies: list[dict[str, list[str]]], **cell) -> list
     return finish_scores(score_copies(judge, copies, **cell), judge)
 
 
-def _text_values(judge: Judge, texts: list[str], field: TextField, *, product: Product, personas: np.ndarray):
+def _text_values(judge: Judge, texts: list[str], field: TextField, *, product: Product, personas: np.ndarray,
+                 product_vec: np.ndarray):
     """(reads as its role, value 0..1, embedding) for each candidate text of one field: the text's own
     audience margin, naming the product, role fit and length use (TEXT_WEIGHTS)."""
     from adgen.compliance import display_width
 
     vectors = judge.embed(texts)
-    sims = vectors @ personas.T
+    sims = without(vectors, product_vec) @ personas.T
     margins = sims[:, 0] - sims[:, 1:].max(axis=1) if personas.shape[0] > 1 else np.zeros(len(texts))
     own = ROLE_GROUPS[field.style]
     out = []
@@ -294,6 +301,20 @@ def _text_values(judge: Judge, texts: list[str], field: TextField, *, product: P
                  + TEXT_WEIGHTS["length"] * _length_use(display_width(text, field.url_length), field.max))
         out.append((max(p, key=p.get) == own, value, vec))
     return out
+
+
+def _pick(pool: list[str], values: dict, dealt: list[str]) -> str:
+    """The pool's best next text: no repeat of a text dealt before, then reading as its role, then
+    value minus MMR_DIVERSITY times the similarity to the texts dealt before."""
+    from adgen.compliance import near_duplicate
+
+    def key(t: str) -> tuple[bool, bool, float]:
+        role_ok, value, vec = values[t]
+        closest = max((float(vec @ values[d][2]) for d in dealt), default=0.0)
+        repeat = closest > NEAR_DUPLICATE or any(near_duplicate(t, d) for d in dealt)
+        return not repeat, role_ok, value - MMR_DIVERSITY * closest
+
+    return max(pool, key=key)
 
 
 def choose(judge: Judge, candidates: list[dict[str, list[str]]], k: int, *, brand: Brand, product: Product,
@@ -306,9 +327,8 @@ def choose(judge: Judge, candidates: list[dict[str, list[str]]], k: int, *, bran
     rest, made from what is left, are the alternatives.
 
     Returns (all copies' written texts, the field -> candidate index each text came from)."""
-    from adgen.compliance import near_duplicate
-
-    personas = judge.embed([audience.persona, *other_personas(judge, audience, audiences)])
+    product_vec = judge.embed([product_text(product)])[0]
+    personas = without(judge.embed([audience.persona, *other_personas(judge, audience, audiences)]), product_vec)
     copies: list[dict[str, list[str]]] = [{} for _ in candidates]
     source: dict[tuple[str, str], int] = {}
     for name, f in placement.fields.items():
@@ -320,25 +340,42 @@ def choose(judge: Judge, candidates: list[dict[str, list[str]]], k: int, *, bran
                 if (name, t) not in source:
                     source[(name, t)] = i
                     pool.append(t)
-        values = dict(zip(pool, _text_values(judge, pool, f, product=product, personas=personas), strict=True)) if pool else {}
+        values = dict(zip(pool, _text_values(judge, pool, f, product=product, personas=personas,
+                                                              product_vec=product_vec), strict=True)) if pool else {}
         dealt: list[str] = []
         # The variants are dealt first, so the alternatives get only what the variants left.
         for group in (copies[:k], copies[k:]):
             for copy in (c for _ in range(f.generate) for c in group):
                 if not pool:
                     break
-
-                def key(t: str) -> tuple[bool, bool, float]:
-                    role_ok, value, vec = values[t]
-                    closest = max((float(vec @ values[d][2]) for d in dealt), default=0.0)
-                    repeat = closest > NEAR_DUPLICATE or any(near_duplicate(t, d) for d in dealt)
-                    return not repeat, role_ok, value - MMR_DIVERSITY * closest
-
-                best = max(pool, key=key)
+                best = _pick(pool, values, dealt)
                 pool.remove(best)
                 dealt.append(best)
                 copy.setdefault(name, []).append(best)
     return [c for c in copies if c], {(n, t): i for (n, t), i in source.items()}
+
+
+def overall(creative) -> int:
+    """A creative's overall score for sorting; creatives made before scoring sort last."""
+    return creative.scores["overall"] if creative.scores else -1
+
+
+def summary(scores: dict | None) -> str:
+    """One line: the overall score and its components, e.g. '82 (audience 0.93, product 1.0, ...)'."""
+    if not scores:
+        return "not scored"
+    parts = ", ".join(f"{k} {v:g}" for k, v in scores["components"].items())
+    flags = [f"near-duplicate of variant {', '.join(map(str, scores['near_duplicate_of']))}"] if scores["near_duplicate_of"] else []
+    return f"{scores['overall']} ({parts})" + "".join(f"; {f}" for f in flags + scores["role_leaks"])
+
+
+def best_per_cell(creatives: list, top: int | None = None) -> list:
+    """Creatives best first within each product x audience x placement cell (cells in the order
+    given), keeping the `top` best of each cell when asked."""
+    cells: dict[tuple, list] = {}
+    for c in creatives:
+        cells.setdefault((c.product, c.audience, c.placement), []).append(c)
+    return [c for group in cells.values() for c in sorted(group, key=overall, reverse=True)[:top]]
 
 
 def write_best(model, judge: Judge, *, brand: Brand, product: Product, audience: Audience, audiences: list[Audience],

@@ -16,10 +16,10 @@ from adgen.platforms import registry
 HEX_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 MAX_VARIANTS = 20
-MAX_CANDIDATES = 8
+MAX_CANDIDATES = 16
 # Best-of-N: 3 candidates per variant met the audience-fit goals in bench/quality.py at about 1.3x the
 # wall time of 1 (README "Scores").
-DEFAULT_CANDIDATES = 3
+DEFAULT_CANDIDATES = 8
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 
