@@ -343,7 +343,8 @@ def campaign_rank(campaign_id: str, top: int | None = typer.Option(None, "--top"
         rows = s.scalars(select(records.Creative).where(records.Creative.campaign_id == campaign_id)
                          .order_by(records.Creative.id)).all()
     for c in best_per_cell(rows, top):
-        out.print(f"{c.id}  {c.status:<8} {c.audience} / {c.placement}: {summary(c.scores)}", highlight=False)
+        out.print(f"{c.id}  {c.status:<8} {c.audience} / {c.placement}: {summary(c.scores)}", highlight=False,
+                  soft_wrap=True)
 
 
 @creative_app.command("rerender")

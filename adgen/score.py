@@ -327,6 +327,8 @@ def choose(judge: Judge, candidates: list[dict[str, list[str]]], k: int, *, bran
     rest, made from what is left, are the alternatives.
 
     Returns (all copies' written texts, the field -> candidate index each text came from)."""
+    from adgen.compliance import display_width
+
     product_vec = judge.embed([product_text(product)])[0]
     personas = without(judge.embed([audience.persona, *other_personas(judge, audience, audiences)]), product_vec)
     copies: list[dict[str, list[str]]] = [{} for _ in candidates]
@@ -345,10 +347,15 @@ def choose(judge: Judge, candidates: list[dict[str, list[str]]], k: int, *, bran
         dealt: list[str] = []
         # The variants are dealt first, so the alternatives get only what the variants left.
         for group in (copies[:k], copies[k:]):
-            for copy in (c for _ in range(f.generate) for c in group):
+            for last, copy in ((j == f.generate - 1, c) for j in range(f.generate) for c in group):
                 if not pool:
                     break
-                best = _pick(pool, values, dealt)
+                eligible = pool
+                if last and f.at_least_one_max and not any(
+                        display_width(t) <= f.at_least_one_max for t in copy.get(name, [])):
+                    # the placement needs one short text in this field: the last pick makes sure of it
+                    eligible = [t for t in pool if display_width(t) <= f.at_least_one_max] or pool
+                best = _pick(eligible, values, dealt)
                 pool.remove(best)
                 dealt.append(best)
                 copy.setdefault(name, []).append(best)
