@@ -8,10 +8,11 @@ shown with the raw cosine), product named, near-duplicate variant pairs in a
 cell (cosine > 0.9), field-role leaks, the mean overall score, and wall time relative to
 `candidates: 1`. The judge is a sentence encoder: these are proxies, not click-through rates.
 
-    ADGEN_MODELS=path/to/models python bench/quality.py   # default: ~/.adgen/models, built if missing
+    ADGEN_MODELS=path/to/models python bench/quality.py [CAMPAIGN ...]   # default: every spec
 """
 
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -84,7 +85,7 @@ def figures(scores: list[dict]) -> dict[str, float]:
 def main() -> None:
     models = os.environ.get("ADGEN_MODELS") or str(Path("~/.adgen/models").expanduser())
     example = yaml.safe_load((REPO / "examples" / "campaign.yaml").read_text())
-    specs = [example, *BENCH_SPECS]
+    specs = [s for s in (example, *BENCH_SPECS) if not sys.argv[1:] or s["campaign"] in sys.argv[1:]]
     with tempfile.TemporaryDirectory() as home:
         ctx = Context(Settings(home=Path(home), models=Path(models)))
         warm = {**BENCH_SPECS[0], "campaign": "warmup", "placements": ["meta_feed"], "variants": 1}
