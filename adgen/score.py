@@ -101,12 +101,17 @@ class Judge:
         return np.stack([self._cache[t] for t in texts])
 
 
+# Per process, apart from adgen.models' cache of generators (whose entries workers report on).
+_judges: dict[str, "Judge"] = {}
+_roles: dict[str, "RoleClassifier"] = {}
+
+
 def load_judge(ref: str = "default") -> Judge:
     """The judge for a spec's `models.judge`, loaded once per process and kept resident (workers
     call this in the child process, never before the fork)."""
-    from adgen.models import cached
-
-    return cached(("judge", ref), lambda: Judge(ref))
+    if ref not in _judges:
+        _judges[ref] = Judge(ref)
+    return _judges[ref]
 
 
 @cache
@@ -157,9 +162,9 @@ class RoleClassifier:
 
 
 def role_classifier(judge: Judge) -> RoleClassifier:
-    from adgen.models import cached
-
-    return cached(("roles", judge.name), lambda: RoleClassifier(judge))
+    if judge.name not in _roles:
+        _roles[judge.name] = RoleClassifier(judge)
+    return _roles[judge.name]
 
 
 def written_text(texts: dict[str, list[str]], placement: Placement) -> str:
