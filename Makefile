@@ -32,7 +32,7 @@ demo: $(VENV)/.installed
 	$(BIN)/adgen review approve $$ID --all --reviewer demo; \
 	rm -rf $(DEMO)/export; \
 	$(BIN)/adgen campaign export $$ID --out $(DEMO)/export; \
-	echo "open $(DEMO)/report.html to see every creative; the approved bundle is in $(DEMO)/export"
+	echo "open $(DEMO)/report.html to see every creative; the approved bundle and a folder per ad platform (google, meta, linkedin, x) are in $(DEMO)/export"
 
 test: $(VENV)/.installed browser
 	$(BIN)/python -m pytest -q
@@ -52,8 +52,10 @@ ui: $(VENV)/.installed
 	$(BIN)/adgen init
 	$(BIN)/adgen ui
 
+# ruff over every package, then the architecture contracts in pyproject.toml ([tool.importlinter]).
 lint: $(VENV)/.installed
-	$(BIN)/ruff check adgen workers ui tests bench
+	$(BIN)/ruff check adgen workers ui finetune cli tests bench
+	$(BIN)/lint-imports
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/campaign.py

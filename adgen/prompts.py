@@ -1,7 +1,7 @@
 """Audience-targeted prompts for the text and image models, and the slot filling of written copy.
 
 The same prompts serve every model: a hub instruct model and the offline default read them alike.
-The offline default is trained on this very format (adgen/defaults.py) and writes slot markers such
+The offline default is trained on this very format (adgen/build_defaults.py) and writes slot markers such
 as {product} that `fill_slots` replaces; a model that writes the name itself is left as it is.
 """
 
@@ -50,29 +50,6 @@ def copy_messages(brand: Brand, product: Product, audience: Audience, placement:
     lines.append(f"Placement: {placement.label}.")
     lines.append(f"Write one {STYLE_LABELS[field.style]}, at most {field.max} characters. Reply with it only.")
     return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(lines)}]
-
-
-def aim(embed, audiences: list[Audience]) -> dict[str, str]:
-    """For the offline default model: the corpus persona to prompt with for each audience, so the
-    small model writes for an angle it was trained on (parents, students, ...). Each audience gets
-    the angle whose training personas the encoder finds nearest to its persona, distinct angles for
-    distinct audiences where the corpus has enough; `embed` maps texts to unit vectors (a judge's).
-    Instruct models read the user's persona itself and need none of this."""
-    from scipy.optimize import linear_sum_assignment
-
-    from adgen.defaults import load_corpus
-
-    angles = {a: p for a, p in load_corpus()["personas"].items() if a != "general"}
-    pool = [(a, p) for a, personas in angles.items() for p in personas]
-    sims = embed([a.persona for a in audiences]) @ embed([p for _, p in pool]).T
-    names = list(angles)
-    by_angle = [[max(range(len(pool)), key=lambda j: row[j] if pool[j][0] == a else -2.0) for a in names] for row in sims]
-    cost = [[-row[j] for j in nearest] for row, nearest in zip(sims, by_angle, strict=True)]
-    rows, cols = linear_sum_assignment(cost) if len(audiences) <= len(names) else ([], [])
-    aimed = {audiences[r].name: pool[by_angle[r][c]][1] for r, c in zip(rows, cols, strict=True)}
-    for r, a in enumerate(audiences):  # more audiences than angles: the rest take their nearest angle
-        aimed.setdefault(a.name, pool[max(by_angle[r], key=lambda j: sims[r][j])][1])
-    return aimed
 
 
 def fill_slots(text: str, *, product: Product, brand: Brand, audience: Audience, variant: int) -> str:

@@ -12,8 +12,9 @@ from PIL import Image
 from sqlalchemy import select
 
 from adgen import records
+from adgen.context import Context
+from adgen.lineage import Lineage
 from adgen.platforms import placement
-from adgen.runner import Context
 from adgen.score import best_per_cell
 from adgen.score import summary as score_summary
 
@@ -98,7 +99,7 @@ def render_report(ctx: Context, campaign_id: str) -> str:
                        f"{html.escape(audience['persona'])}</span></th>")
             for p in spec["placements"]:
                 out.append("<td><div class='cell'>")
-                for c in best_per_cell(grid[product_name][(audience["name"], p)]):  # scoring hook
+                for c in best_per_cell(grid[product_name][(audience["name"], p)]):
                     out.append(_card(ctx, c, products[product_name].get("url")))
                 out.append("</div></td>")
             out.append("</tr>")
@@ -122,10 +123,11 @@ def _card(ctx: Context, c: records.Creative, url: str | None) -> str:
         parts.append(f"<div class='f'><b>{html.escape(name)}</b><br>" + "<br>".join(html.escape(t) for t in texts) + "</div>")
     for issue in c.compliance["issues"]:
         parts.append(f"<div class='f issue'>{html.escape(issue)}</div>")
-    parts.append(f"<div class='f'><b>score</b> {html.escape(score_summary(c.scores))}</div>")  # scoring hook
-    fixes = c.lineage.get("fixes", [])
+    parts.append(f"<div class='f'><b>score</b> {html.escape(score_summary(c.scores))}</div>")
+    lineage = Lineage.of(c.lineage)
+    fixes = lineage.fixes
     if fixes:
         summary = ", ".join(f"{f['field']} {f['action']}" for f in fixes)
         parts.append(f"<div class='id'>fixes: {html.escape(summary)}</div>")
-    parts.append(f"<div class='id'>{c.id} · seed {c.lineage['image_seed']}</div></div>")
+    parts.append(f"<div class='id'>{c.id} · seed {lineage.image_seed}</div></div>")
     return "".join(parts)

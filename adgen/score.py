@@ -138,7 +138,7 @@ def _filled_templates(per_style: int = 60) -> tuple[list[str], list[str]]:
                     .replace("{benefit}", p["benefits"][rng.integers(3)]).replace("{audience}", labels[rng.integers(len(labels))]))
             texts.append(text)
             groups.append(ROLE_GROUPS[style])
-    for choice in sorted({c for pool in registry().cta_lists.values() for c in pool}):
+    for choice in sorted({c for p in registry().placements.values() for c in p.cta_choices}):
         texts.append(choice)
         groups.append("cta")
     return texts, groups
@@ -186,6 +186,29 @@ def without(vectors: np.ndarray, direction: np.ndarray) -> np.ndarray:
     product's category ('who want good coffee') would otherwise win every line naming the product."""
     rest = vectors - np.outer(vectors @ direction, direction)
     return rest / np.maximum(np.linalg.norm(rest, axis=-1, keepdims=True), 1e-9)
+
+
+def aim(embed, audiences: list[Audience]) -> dict[str, str]:
+    """For the offline default model: the corpus persona to prompt with for each audience, so the
+    small model writes for an angle it was trained on (parents, students, ...). Each audience gets
+    the angle whose training personas the encoder finds nearest to its persona, distinct angles for
+    distinct audiences where the corpus has enough; `embed` maps texts to unit vectors (a judge's).
+    Instruct models read the user's persona itself and need none of this."""
+    from scipy.optimize import linear_sum_assignment
+
+    from adgen.defaults import load_corpus
+
+    angles = {a: p for a, p in load_corpus()["personas"].items() if a != "general"}
+    pool = [(a, p) for a, personas in angles.items() for p in personas]
+    sims = embed([a.persona for a in audiences]) @ embed([p for _, p in pool]).T
+    names = list(angles)
+    by_angle = [[max(range(len(pool)), key=lambda j: row[j] if pool[j][0] == a else -2.0) for a in names] for row in sims]
+    cost = [[-row[j] for j in nearest] for row, nearest in zip(sims, by_angle, strict=True)]
+    rows, cols = linear_sum_assignment(cost) if len(audiences) <= len(names) else ([], [])
+    aimed = {audiences[r].name: pool[by_angle[r][c]][1] for r, c in zip(rows, cols, strict=True)}
+    for r, a in enumerate(audiences):  # more audiences than angles: the rest take their nearest angle
+        aimed.setdefault(a.name, pool[max(by_angle[r], key=lambda j: sims[r][j])][1])
+    return aimed
 
 
 def other_personas(judge: Judge, audience: Audience, audiences: list[Audience]) -> list[str]:
@@ -394,7 +417,7 @@ def write_best(model, judge: Judge, *, brand: Brand, product: Product, audience:
                placement: Placement, variants: int, candidates: int, seed: int, writes_for: Audience | None = None):
     """A job's copy, best of `candidates` per text: every text sampled `candidates` times in the
     same batched model calls, then dealt into `variants` copies (see `choose`). The prompts address
-    `writes_for` when given (the audience with an aimed persona, adgen.prompts.aim); scores always
+    `writes_for` when given (the audience with an aimed persona, adgen.score.aim); scores always
     measure against `audience` as the user wrote it.
 
     Returns (copies, their scores, alternatives: the copies made from texts not chosen, with their

@@ -8,7 +8,9 @@ shown with the raw cosine), product named, near-duplicate variant pairs in a
 cell (cosine > 0.9), field-role leaks, the mean overall score, and wall time relative to
 `candidates: 1`. The judge is a sentence encoder: these are proxies, not click-through rates.
 
-    ADGEN_MODELS=path/to/models python bench/quality.py [CAMPAIGN ...]   # default: every spec
+    ADGEN_MODELS=path/to/models python bench/quality.py [--candidates N] [CAMPAIGN ...]   # default: every spec
+
+`--candidates N` compares N instead of the spec default against 1 (to choose the default).
 """
 
 import os
@@ -24,7 +26,8 @@ import yaml  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from adgen import records  # noqa: E402
-from adgen.runner import Context, create_campaign, run_campaign  # noqa: E402
+from adgen.context import Context  # noqa: E402
+from adgen.jobs import create_campaign, run_campaign  # noqa: E402
 from adgen.settings import Settings  # noqa: E402
 from adgen.spec import DEFAULT_CANDIDATES, parse_spec  # noqa: E402
 
@@ -85,15 +88,19 @@ def figures(scores: list[dict]) -> dict[str, float]:
 def main() -> None:
     models = os.environ.get("ADGEN_MODELS") or str(Path("~/.adgen/models").expanduser())
     example = yaml.safe_load((REPO / "examples" / "campaign.yaml").read_text())
-    specs = [s for s in (example, *BENCH_SPECS) if not sys.argv[1:] or s["campaign"] in sys.argv[1:]]
+    args = sys.argv[1:]
+    n = DEFAULT_CANDIDATES
+    if args[:1] == ["--candidates"]:
+        n, args = int(args[1]), args[2:]
+    specs = [s for s in (example, *BENCH_SPECS) if not args or s["campaign"] in args]
     with tempfile.TemporaryDirectory() as home:
         ctx = Context(Settings(home=Path(home), models=Path(models)))
         warm = {**BENCH_SPECS[0], "campaign": "warmup", "placements": ["meta_feed"], "variants": 1}
         run(ctx, warm)  # load the models and the judge outside the measurement
-        print(f"{'spec':<16} {'figure':<22} {'N=1':>8} {f'N={DEFAULT_CANDIDATES}':>8}   goal")
+        print(f"{'spec':<16} {'figure':<22} {'N=1':>8} {f'N={n}':>8}   goal")
         for spec in specs:
             one_wall, one = run(ctx, {**spec, "campaign": spec["campaign"] + "-n1", "candidates": 1})
-            best_wall, best = run(ctx, {**spec, "campaign": spec["campaign"] + "-best", "candidates": DEFAULT_CANDIDATES})
+            best_wall, best = run(ctx, {**spec, "campaign": spec["campaign"] + "-best", "candidates": n})
             a, b = figures(one), figures(best)
             k = len(spec["audiences"])
             goals = {"audience fit": f">= {0.85 if k == 2 else 0.75} ({k} audiences)", "product named": ">= 0.95",

@@ -11,8 +11,7 @@ from sqlalchemy import select
 
 from adgen import records
 from adgen.platforms import placement
-from adgen.prompts import aim
-from adgen.score import Judge, JudgeError, load_judge, score_cell
+from adgen.score import Judge, JudgeError, aim, load_judge, score_cell
 from adgen.spec import Audience, Brand, Product
 from tests.conftest import adgen
 
@@ -87,7 +86,8 @@ def test_a_tampered_judge_is_refused_with_one_line(tmp_path, monkeypatch):
 
 SPEC = {
     "campaign": "best-of-n", "brand": {"name": "Northwind Coffee"},
-    "products": [{"name": "Cold Brew Concentrate", "description": PRODUCT.description, "benefits": PRODUCT.benefits}],
+    "products": [{"name": "Cold Brew Concentrate", "description": PRODUCT.description, "benefits": PRODUCT.benefits,
+                  "url": "https://northwind.example/cold-brew"}],
     "audiences": [PARENTS.model_dump(include={"name", "persona"}), STUDENTS.model_dump(include={"name", "persona"})],
     "placements": ["google_rsa"], "variants": 3, "seed": 5,
 }
@@ -97,7 +97,8 @@ SPEC = {
 def runs(tmp_path_factory, default_models) -> dict:
     """The same seeded campaign (search ads only: no images to make) with candidates 1 and 8, run in
     process in one home of its own."""
-    from adgen.runner import Context, create_campaign, run_campaign
+    from adgen.context import Context
+    from adgen.jobs import create_campaign, run_campaign
     from adgen.settings import Settings
     from adgen.spec import parse_spec
     from tests.conftest import MODELS
