@@ -17,9 +17,9 @@ HEX_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 MAX_VARIANTS = 20
 MAX_CANDIDATES = 16
-# Best-of-N: with 8 candidates bench/quality.py reached audience fit 0.87 on the example (0.40 with 1)
-# and 0.70-0.74 on three-audience specs, at about 3x the wall time on the tiny defaults (README "Scores").
-DEFAULT_CANDIDATES = 8
+# Best-of-N: 3 candidates keep the wall time near the goal (1.1-1.6x of one candidate on the tiny
+# defaults, bench/quality.py); 8 reach audience fit 0.87 on the example but cost about 3x (README "Scores").
+DEFAULT_CANDIDATES = 3
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 
