@@ -12,6 +12,7 @@ a temporary folder beside the target and renamed into place, so a failed export 
 import json
 import shutil
 import tempfile
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import select
@@ -23,6 +24,7 @@ from adgen.csvfile import write_csv
 from adgen.lineage import Lineage
 from adgen.pipeline import layout
 from adgen.platforms import placement
+from adgen.product_shot import shot_of
 from adgen.provenance import ProvenanceError, Signer, credentials
 from adgen.score import WEIGHTS, best_per_cell
 from adgen.spec import CampaignSpec
@@ -148,8 +150,9 @@ def _signed_images(ctx: Context, spec: CampaignSpec, rows, creatives: list, logo
     for row, c in zip(rows, creatives, strict=True):
         if not row.image_key:
             continue
-        sizes = bulk.all_sizes(c, ctx.storage.get(row.image_key), ctx.storage.get(row.background_key), spec, logo, layout)
         lineage = Lineage.of(row.lineage)
+        sizes = bulk.all_sizes(c, ctx.storage.get(row.image_key), ctx.storage.get(row.background_key), spec, logo,
+                               partial(layout, product=shot_of(lineage, ctx)))
         models = (("text", lineage.text_model), ("image", lineage.image_model))
         adapters = (("text", lineage.text_adapter), ("image", lineage.image_adapter))
         for (width, height), png in sizes.items():

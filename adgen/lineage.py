@@ -5,7 +5,8 @@ rerender, finetune and the web app through `Lineage.of`.
 It records the prompts as the models were sent them (the chat messages per text field, the image
 prompt and negative prompt), the generation settings (sampling, image steps, guidance and the
 bucket the image was generated at, best-of-N's candidates and judge), the models and adapters by
-content hash, the seeds, and the judge's scores of the copy (adgen.score). The stored form is `Lineage.record()`: plain JSON in the creative's row.
+content hash, the seeds, the judge's scores of the copy (adgen.score), and for a product photo how it
+was cut out and placed. The stored form is `Lineage.record()`: plain JSON in the creative's row.
 """
 
 from typing import Any
@@ -65,6 +66,24 @@ class Scores(_Frozen):
     judge: str
 
 
+class ProductPhoto(_Frozen):
+    """How the product photo was put into the picture: the cut-out (photo and mask hashes, mask
+    source, storage key), the scene the inpainting model painted around it (canvas, the product's
+    box on it, strength) and the product's box in the creative, where its pixels are pasted exactly.
+    Boxes are [x, y, width, height]; `region` is the layout's photo region the scene was fitted to."""
+
+    photo_sha256: str
+    mask_sha256: str
+    mask_source: str
+    cutout_key: str
+    inpaint_model: ModelUsed
+    strength: float
+    canvas: tuple[int, int]
+    canvas_box: tuple[int, int, int, int]
+    region: tuple[int, int, int, int]
+    product_box: tuple[int, int, int, int]
+
+
 class Lineage(_Frozen):
     """Where one creative came from. `image_model`, `image_adapter`, `prompt.image`, `prompt.negative`
     and `generation.bucket` are None for a text-only placement."""
@@ -90,6 +109,7 @@ class Lineage(_Frozen):
     adgen_version: str
     replaces: str | None = None  # the creative this one was regenerated from
     scores: Scores | None = None  # None on creatives made before scoring
+    product_photo: ProductPhoto | None = None  # absent when the product has no photo or the placement no image
 
     def record(self) -> dict:
         """The stored JSON form; keys that are absent rather than null (no adapter on a model, no
@@ -98,9 +118,11 @@ class Lineage(_Frozen):
         for model in (data["text_model"], data["image_model"]):
             if model is not None and model["adapter"] is None:
                 del model["adapter"]
-        for key in ("replaces", "scores"):
+        for key in ("replaces", "scores", "product_photo"):
             if data[key] is None:
                 del data[key]
+        if data.get("product_photo") and data["product_photo"]["inpaint_model"]["adapter"] is None:
+            del data["product_photo"]["inpaint_model"]["adapter"]
         return data
 
     @classmethod

@@ -62,6 +62,8 @@ class Product(Strict):
     benefits: list[NonEmpty] = Field([], description="Short benefit phrases, e.g. 'low acid'.")
     url: str | None = Field(None, description="Landing page (http or https); exports add UTM parameters from `tracking`. "
                                               "Required to export for a placement on an ad platform.")
+    images: list[Path] = Field([], description="Product photos (PNG, JPEG or WebP), relative to the working folder or "
+                                              "the spec file; the first is cut out and shown in every image creative.")
 
     @field_validator("url")
     @classmethod
@@ -100,6 +102,8 @@ class Audience(Strict):
 class Models(Strict):
     text: NonEmpty = Field("default", description="'default', a local folder or a hub id of a causal LM.")
     image: NonEmpty = Field("default", description="'default', a local folder or a hub id of a diffusers text-to-image pipeline.")
+    inpaint: NonEmpty = Field("default", description="'default', a local folder or a hub id of a diffusers inpainting "
+                                                     "pipeline; paints the scene around a product photo.")
     judge: NonEmpty = Field("default", description="The encoder that scores copy: 'default' (all-MiniLM-L6-v2, bundled), or a "
                             "local folder or hub id of a sentence-transformers model (a multilingual one for other languages).")
 
@@ -202,7 +206,7 @@ def _where(loc: tuple) -> str:
 
 def parse_spec(data: object, source: str = "spec", base_dir: Path | None = None) -> CampaignSpec:
     """Validate a spec given as parsed YAML/JSON. Relative logo paths resolve against the working
-    folder first, then `base_dir` (the spec file's folder)."""
+    folder first, then `base_dir` (the spec file's folder); so do product images."""
     if not isinstance(data, dict):
         raise SpecError(f"{source}: expected a mapping with campaign, brand, products, audiences, placements")
     try:
@@ -216,14 +220,21 @@ def parse_spec(data: object, source: str = "spec", base_dir: Path | None = None)
         elif err["type"] == "extra_forbidden":
             msg = "is not a known field"
         raise SpecError(f"{source}: {where}: {msg}") from None
-    logo = spec.brand.logo
-    if logo is not None:
-        candidates = [logo] if logo.is_absolute() else [Path.cwd() / logo] + ([base_dir / logo] if base_dir else [])
-        found = next((p for p in candidates if p.is_file()), None)
-        if found is None:
-            raise SpecError(f"{source}: brand.logo: file {str(logo)!r} does not exist")
-        spec.brand.logo = found.resolve()
+    if spec.brand.logo is not None:
+        spec.brand.logo = _resolve(spec.brand.logo, base_dir, f"{source}: brand.logo")
+    for i, product in enumerate(spec.products):
+        product.images = [_resolve(image, base_dir, f"{source}: products[{i}].images[{j}] ({product.name})")
+                          for j, image in enumerate(product.images)]
     return spec
+
+
+def _resolve(path: Path, base_dir: Path | None, where: str) -> Path:
+    """A file the spec names, found in the working folder first, then in `base_dir`."""
+    candidates = [path] if path.is_absolute() else [Path.cwd() / path] + ([base_dir / path] if base_dir else [])
+    found = next((p for p in candidates if p.is_file()), None)
+    if found is None:
+        raise SpecError(f"{where}: file {str(path)!r} does not exist")
+    return found.resolve()
 
 
 def load_spec(path: str | Path) -> CampaignSpec:
