@@ -111,7 +111,7 @@ def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
         text_model=ModelUsed(**text_ref), image_model=ModelUsed(**image_ref) if placement_.image else None,
         text_adapter=text_ref.get("adapter"), image_adapter=image_ref.get("adapter") if placement_.image else None,
         generation=Generation(temperature=TEMPERATURE, top_p=TOP_P, max_rounds=MAX_ROUNDS, image_steps=IMAGE_STEPS,
-                              guidance=GUIDANCE, bucket=bucket),
+                              guidance=GUIDANCE, bucket=shots[v].lineage.canvas if shots[v] else bucket),
         logo_key=logo_key, fixes=copy.fixes, adgen_version=__version__, replaces=job.replaces,
         product_photo=shots[v].lineage if shots[v] else None,
     ) for v, copy in enumerate(copies)]
