@@ -37,7 +37,8 @@ class Prompts(_Frozen):
 
 class Generation(_Frozen):
     """How the models sampled: text sampling settings, image steps, guidance and the size the image
-    was generated at before the renderer fitted it to the placement."""
+    was generated at before the renderer fitted it to the placement (for a product photo, the
+    inpainting canvas)."""
 
     temperature: float
     top_p: float
