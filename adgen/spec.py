@@ -26,6 +26,10 @@ MAX_IMAGE_PIXELS = 40_000_000
 # goes into every prompt, so it is bounded too; and no spec needs to nest deeper than a few levels.
 MAX_NAME, MAX_TEXT, MAX_DEPTH = 200, 2000, 10
 NAME_KEYS = {"campaign", "name"}
+MAX_CANDIDATES = 16
+# Best-of-N: 3 candidates keep the wall time near the goal (1.1-1.6x of one candidate on the tiny
+# defaults, bench/quality.py); 8 reach audience fit 0.87 on the example but cost about 3x (README "Scores").
+DEFAULT_CANDIDATES = 3
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 
@@ -110,6 +114,8 @@ class Models(Strict):
     image: NonEmpty = Field("default", description="'default', a local folder or a hub id of a diffusers text-to-image pipeline.")
     inpaint: NonEmpty = Field("default", description="'default', a local folder or a hub id of a diffusers inpainting "
                                                      "pipeline; paints the scene around a product photo.")
+    judge: NonEmpty = Field("default", description="The encoder that scores copy: 'default' (all-MiniLM-L6-v2, bundled), or a "
+                            "local folder or hub id of a sentence-transformers model (a multilingual one for other languages).")
 
 
 class Adapters(Strict):
@@ -159,6 +165,8 @@ class CampaignSpec(Strict):
     audiences: list[Audience] = Field(min_length=1)
     placements: list[str] = Field(min_length=1, description="Placement names from the registry.")
     variants: int = Field(3, ge=1, le=MAX_VARIANTS, description="Creatives per product x audience x placement.")
+    candidates: int = Field(DEFAULT_CANDIDATES, ge=1, le=MAX_CANDIDATES, description="Best-of-N: copies written per "
+                            "variant, in the same batched model call; the best distinct ones are kept, the rest stay as alternatives.")
     seed: int = Field(0, ge=0, description="Seed for every random choice; the same spec and seed give the same creatives.")
     models: Models = Models()
     adapters: Adapters = Adapters()
