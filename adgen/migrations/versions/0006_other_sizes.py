@@ -3,7 +3,7 @@ in the job from the same background as the primary image (null for text-only cre
 creatives made before; their export lays the other sizes out from the stored background).
 
 Revision ID: 0006
-Revises: 0005
+Revises: 0004
 Create Date: 2026-12-03
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
