@@ -182,9 +182,12 @@ def test_every_png_carries_the_ai_source_type_and_a_c2pa_manifest_that_validates
         actions = next(a for a in manifest["assertions"] if a["label"].startswith("c2pa.actions"))["data"]["actions"]
         created = next(a for a in actions if a["action"] == "c2pa.created")
         assert created["digitalSourceType"] == TRAINED_ALGORITHMIC_MEDIA
-        assert [i["title"] for i in manifest["ingredients"]] == ["brand logo"]  # the example brand has one
+        titles = [i["title"] for i in manifest["ingredients"]]
         if path.name.startswith("logo"):
+            assert titles == ["brand logo"]
             continue
+        # the example brand has a logo, and its product a photo that every image creative shows
+        assert titles == ["brand logo", "product photo (cut-out)"], path
         cid = re.match(r"([0-9a-f]+-\d{3}-\d+)", path.name).group(1)
         generation = next(a for a in manifest["assertions"] if a["label"] == "org.adgen.generation")["data"]
         assert generation["creative"] == cid
@@ -332,9 +335,15 @@ def test_the_local_test_chain_is_made_once_and_only_one_half_of_a_real_one_is_re
     assert real.test is False and real.chain == chain
 
 
-def test_every_size_is_made_in_the_job_stored_with_the_creative_and_exported_as_stored(campaign, tmp_path):
+def test_every_size_is_made_in_the_job_stored_with_the_creative_and_exported_as_stored(tmp_path, default_models):
     """The other sizes are the files review and the report show: made by the job from the one scene,
-    made again when a reviewer edits the copy, and shipped by the export as stored."""
+    made again when a reviewer edits the copy, and shipped by the export as stored. (A product photo's
+    other sizes need its scene painted again per layout, so those are laid out at export.)"""
+    data = _spec_data(placements=["meta_feed", "linkedin_single_image", "x_promoted"])
+    del data["products"][0]["images"]
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(data))
+    campaign = json.loads(adgen("campaign", "run", str(spec), "--json").stdout)["campaign_id"]
     ctx = Context(Settings())
 
     def stored(creative_id: str) -> tuple[records.Creative, dict[str, bytes]]:
@@ -363,3 +372,6 @@ def test_every_size_is_made_in_the_job_stored_with_the_creative_and_exported_as_
             exported = (tmp_path / "bundle" / f"PREVIEW-{target[0]}" / bulk.image_name(row.id, width, height)).read_bytes()
             assert without_manifest(exported) == with_xmp(png), (row.id, size)
     assert {e["id"] for e in entries} == {r.id for r in rows}
+    adgen("campaign", "report", campaign, "--out", str(tmp_path / "report.html"))
+    html = (tmp_path / "report.html").read_text()  # the report shows every stored size
+    assert html.count("<img class='other' src='data:image/jpeg;base64,") == sum(len(r.other_sizes) for r in rows) > 0
