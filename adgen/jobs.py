@@ -83,7 +83,9 @@ def create_campaign(spec: CampaignSpec, ctx: Context, progress=None) -> str:
     product photos (cut out here) first, so bad input writes nothing."""
 
     from adgen.models import resolve_model
+    from adgen.score import check_judge
 
+    check_judge(spec.models.judge, ctx.settings)
     text_ref = vars(resolve_model(spec.models.text, "text", ctx.settings, progress=progress))
     image_ref = vars(resolve_model(spec.models.image, "image", ctx.settings, progress=progress))
     for kind, model in (("text", text_ref), ("image", image_ref)):
