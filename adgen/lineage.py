@@ -4,9 +4,9 @@ rerender, finetune and the web app through `Lineage.of`.
 
 It records the prompts as the models were sent them (the chat messages per text field, the image
 prompt and negative prompt), the generation settings (sampling, image steps, guidance and the
-bucket the image was generated at), the models and adapters by content hash, the seeds, and for a
-product photo how it was cut out and placed. The
-stored form is `Lineage.record()`: plain JSON in the creative's row.
+bucket the image was generated at, best-of-N's candidates and judge), the models and adapters by
+content hash, the seeds, the judge's scores of the copy (adgen.score), and for a product photo how it
+was cut out and placed. The stored form is `Lineage.record()`: plain JSON in the creative's row.
 """
 
 from typing import Any
@@ -46,6 +46,25 @@ class Generation(_Frozen):
     image_steps: int
     guidance: float
     bucket: tuple[int, int] | None
+    candidates: int = 1  # best-of-N: copies written per variant (adgen.score.write_best)
+    judge: str | None = None  # the encoder that scored and chose the copy; None before scoring existed
+
+
+class Scores(_Frozen):
+    """The judge's scores of a creative's copy (adgen.score.finish_scores): overall 0-100 from the
+    weighted components (each 0..1), and the figures they were made from."""
+
+    overall: int
+    components: dict[str, float]
+    audience_margin: float
+    audience_closest: bool
+    audience_closest_raw: bool
+    product_named: bool
+    product_similarity: float
+    role_leaks: list[str]
+    max_sibling_similarity: float
+    near_duplicate_of: list[int]  # sibling variants of the same cell whose copy is a near-duplicate
+    judge: str
 
 
 class ProductPhoto(_Frozen):
@@ -90,16 +109,17 @@ class Lineage(_Frozen):
     fixes: list[dict[str, Any]]  # what the compliance loop regenerated, shortened or dropped
     adgen_version: str
     replaces: str | None = None  # the creative this one was regenerated from
+    scores: Scores | None = None  # None on creatives made before scoring
     product_photo: ProductPhoto | None = None  # absent when the product has no photo or the placement no image
 
     def record(self) -> dict:
         """The stored JSON form; keys that are absent rather than null (no adapter on a model, no
-        creative replaced) stay absent."""
+        creative replaced, no scores) stay absent."""
         data = self.model_dump(mode="json")
         for model in (data["text_model"], data["image_model"]):
             if model is not None and model["adapter"] is None:
                 del model["adapter"]
-        for key in ("replaces", "product_photo"):
+        for key in ("replaces", "scores", "product_photo"):
             if data[key] is None:
                 del data[key]
         if data.get("product_photo") and data["product_photo"]["inpaint_model"]["adapter"] is None:

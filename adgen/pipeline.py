@@ -1,11 +1,12 @@
 """How one job's creatives are made: copy -> images -> layout -> checks -> creative rows.
 
-`make_creatives` runs the models for a job (the text model writes every field of every variant, the
-image model makes one background per variant in one batched call) and returns the rest of the job
-as a function: lay out each creative (`layout`), store it, check its copy and record it with its
-lineage, and mark the job done in the same transaction. `adgen.jobs` calls it for every job, in
-process or on a worker; `rerender` and review edits (`adgen.review`) lay out through the same
-`layout`, so a creative made again from its lineage is the same bytes.
+`make_creatives` runs the models for a job (the text model writes every field of every variant, best
+of the spec's `candidates` as the judge scores it, adgen.score; the image model makes one background
+per variant in one batched call) and returns the rest of the job as a function: lay out each creative
+(`layout`), store it, check its copy and record it with its scores and lineage, keep the candidates
+not chosen on the job, and mark the job done in the same transaction. `adgen.jobs` calls it for
+every job, in process or on a worker; `rerender` and review edits (`adgen.review`) lay out through
+the same `layout`, so a creative made again from its lineage is the same bytes.
 """
 
 import io
@@ -17,7 +18,7 @@ from adgen import __version__, records
 from adgen.compliance import check_copy
 from adgen.context import Context, campaign_logo, campaign_product_photo, campaign_spec
 from adgen.layout import plan_layout
-from adgen.lineage import Generation, Lineage, ModelUsed, Prompts
+from adgen.lineage import Generation, Lineage, ModelUsed, Prompts, Scores
 from adgen.platforms import Placement, placement, registry
 from adgen.product_box import product_visible
 from adgen.product_shot import Shot, make_scenes, shot_of
@@ -65,7 +66,8 @@ def layout(texts: dict[str, list[str]], placement_: Placement, spec: CampaignSpe
 def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
     """Run the models for one job; returns the rest of the job (layout, storage, checks, records) as
     a function, so a runner can do it while the models work on the next job."""
-    from adgen.text import MAX_ROUNDS, TEMPERATURE, TOP_P, write_copy
+    from adgen.score import aim, load_judge, write_best
+    from adgen.text import MAX_ROUNDS, TEMPERATURE, TOP_P
 
     with ctx.db() as s:
         job = s.get(records.Job, job_id)
@@ -78,13 +80,20 @@ def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
     audience = next(a for a in spec.audiences if a.name == job.audience)
     placement_ = placement(job.placement)
 
+    # The offline default barely reads a persona it was not trained on, so it is prompted with the
+    # corpus angle nearest to the audience; scores always measure against the audience as written.
+    judge = load_judge(spec.models.judge)
+    writes_for = audience
+    if text_ref["ref"] == "default":
+        writes_for = audience.model_copy(update={"persona": aim(judge.embed, spec.audiences)[audience.name]})
     text_prompts = {
-        name: copy_messages(spec.brand, product, audience, placement_, f)
+        name: copy_messages(spec.brand, product, writes_for, placement_, f)
         for name, f in placement_.fields.items() if f.written
     }
-    copies = write_copy(
-        text_model_for(text_ref, ctx), brand=spec.brand, product=product, audience=audience, placement=placement_,
-        variants=job.variants, seed=job.seed,
+    copies, scores, alternatives = write_best(
+        text_model_for(text_ref, ctx), judge, brand=spec.brand, product=product, audience=audience,
+        audiences=spec.audiences, placement=placement_, variants=job.variants, candidates=spec.candidates,
+        seed=job.seed, writes_for=writes_for,
     )
     backgrounds: list[Image.Image | None] = [None] * job.variants
     prompt = image_prompt(spec.brand, product, audience) if placement_.image else None
@@ -111,8 +120,10 @@ def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
         text_model=ModelUsed(**text_ref), image_model=ModelUsed(**image_ref) if placement_.image else None,
         text_adapter=text_ref.get("adapter"), image_adapter=image_ref.get("adapter") if placement_.image else None,
         generation=Generation(temperature=TEMPERATURE, top_p=TOP_P, max_rounds=MAX_ROUNDS, image_steps=IMAGE_STEPS,
-                              guidance=GUIDANCE, bucket=shots[v].lineage.canvas if shots[v] else bucket),
+                              guidance=GUIDANCE, bucket=shots[v].lineage.canvas if shots[v] else bucket,
+                              candidates=spec.candidates, judge=judge.name),
         logo_key=logo_key, fixes=copy.fixes, adgen_version=__version__, replaces=job.replaces,
+        scores=Scores(**scores[v]),
         product_photo=shots[v].lineage if shots[v] else None,
     ) for v, copy in enumerate(copies)]
 
@@ -137,7 +148,7 @@ def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
                 id=f"{job.id}-{v}", campaign_id=job.campaign_id, job_id=job.id, variant=v, product=product.name,
                 audience=audience.name, placement=placement_.name, status="pending", copy=copy.texts,
                 compliance=compliance,
-                lineage=lineages[v].record(), image_key=image_key, background_key=background_key,
+                scores=scores[v], lineage=lineages[v].record(), image_key=image_key, background_key=background_key,
                 width=placement_.image.width if placement_.image else None,
                 height=placement_.image.height if placement_.image else None,
             ))
@@ -147,7 +158,7 @@ def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
             for row in rows:
                 s.merge(row)
             done = s.get(records.Job, job_id)
-            done.status, done.finished_at = "done", records._now()
+            done.status, done.finished_at, done.alternatives = "done", records._now(), alternatives
 
     return store
 
