@@ -59,7 +59,7 @@ class Product(Strict):
 class Audience(Strict):
     name: str = Field(description="Lower-case slug, e.g. busy-parents.")
     persona: NonEmpty = Field(description="Who they are and what they want, in a sentence or two.")
-    language: str = Field("en", description="Language of the copy (ISO 639-1).")
+    language: str = Field("en", description="Language of the copy, a BCP 47 tag: en, ja, zh-Hant, pt-BR, ar.")
     tone: str | None = Field(None, description="Tone for this audience, overriding nothing else.")
     interests: list[str] = Field([], description="Interests that set the scene of the images.")
 
@@ -69,6 +69,13 @@ class Audience(Strict):
         if not SLUG.match(name):
             raise ValueError(f"{name!r} is not a slug; use lower-case letters, digits and hyphens, e.g. busy-parents")
         return name
+
+    @field_validator("language")
+    @classmethod
+    def _bcp47(cls, language: str) -> str:
+        from adgen.languages import language_tag
+
+        return language_tag(language)
 
     @property
     def label(self) -> str:
