@@ -20,6 +20,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable
+from functools import lru_cache
 
 import icu
 from fontTools.unicodedata import script
@@ -75,9 +76,13 @@ def break_points(text: str) -> list[int]:
 
 def units(text: str) -> list[str]:
     """The text cut at every break point, whitespace collapsed; each unit keeps its trailing space."""
-    text = " ".join(text.split())
+    return list(_units(" ".join(text.split())))
+
+
+@lru_cache(maxsize=1024)  # fitting a headline wraps the same text at many sizes and widths
+def _units(text: str) -> tuple[str, ...]:
     cuts = [0, *break_points(text), len(text)]
-    return [text[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
+    return tuple(text[a:b] for a, b in zip(cuts, cuts[1:], strict=False))
 
 
 def wrap(text: str, measure: Callable[[str], float], max_w: float) -> list[str]:
