@@ -124,11 +124,13 @@ def _identifier():
 
 
 def identify_latin(text: str, candidates: Iterable[str]) -> tuple[str, float]:
-    """The most likely of `candidates` (base language codes written in Latin letters) and its probability."""
-    identifier = _identifier()
-    known = [c for c in dict.fromkeys(candidates) if c in identifier.nb_classes]
-    identifier.set_languages(known)
-    return identifier.classify(text)
+    """The most likely of `candidates` (base language codes written in Latin letters) and its
+    probability among them (the identifier's probabilities renormalised over the candidates)."""
+    wanted = set(candidates)
+    scores = {lang: p for lang, p in _identifier().rank(text) if lang in wanted}
+    total = sum(scores.values()) or 1.0
+    best = max(scores, key=scores.get)
+    return best, scores[best] / total
 
 
 def language_problem(text: str, language: str, keep: Iterable[str] = ()) -> str | None:
