@@ -22,7 +22,7 @@ from functools import lru_cache
 from fontTools import unicodedata
 from PIL import ImageDraw, features
 
-from adgen.fonts import CJK_SCRIPTS, LATIN, Face, cjk_face, cjk_form, face_for, pil_font
+from adgen.fonts import Face, cjk_face, cjk_form, face_for, pil_font
 
 COMMON = ("Zyyy", "Zinh", "Zzzz")  # common (spaces, digits, punctuation), inherited (marks), unknown
 SIMPLE_SCRIPTS = frozenset({"Latn", "Cyrl", "Grek", *COMMON})  # set well without shaping
@@ -152,7 +152,7 @@ def _visual_order(items: list[tuple[int, list[str], Face]]) -> list[tuple[int, l
 def _layout(text: str, size: int, language: str, brand: tuple[Face, ...], direction: str | None) -> LineLayout:
     runs = script_runs(text)
     simple = all(script in SIMPLE_SCRIPTS for script, _ in runs)
-    cjk = cjk_face(cjk_form(language, text)) if any(script in CJK_SCRIPTS for script, _ in runs) else LATIN
+    cjk = cjk_face(cjk_form(language, text))  # also the fallback for full-width punctuation in any line
     faces = [face_for(ch, script, cjk, brand) for script, run in runs for ch in run]
     paragraph = direction or text_direction(text)
     if simple and paragraph == "ltr" and len(set(faces)) == 1:
@@ -188,9 +188,11 @@ def layout_line(
     return _layout(text, size, language, tuple(brand), direction)
 
 
-def measure(text: str, size: int, *, language: str = "en", brand: Sequence[Face] = ()) -> float:
+def measure(
+    text: str, size: int, *, language: str = "en", brand: Sequence[Face] = (), direction: str | None = None
+) -> float:
     """Advance width of one line in pixels, as `draw_line` draws it."""
-    return layout_line(text, size, language=language, brand=brand).width
+    return layout_line(text, size, language=language, brand=brand, direction=direction).width
 
 
 def draw_line(
@@ -203,12 +205,15 @@ def draw_line(
     anchor: str = "ls",
     language: str = "en",
     brand: Sequence[Face] = (),
+    direction: str | None = None,
 ) -> LineLayout:
     """Draw one line with its baseline at xy[1]; anchor 'ls', 'ms' or 'rs' puts xy[0] at the
-    line's left end, middle or right end (as Pillow's anchors do). Returns the layout drawn."""
+    line's left end, middle or right end (as Pillow's anchors do). `direction` as in
+    `layout_line` (an Arabic audience's line is right to left even when it opens with a Latin
+    name). Returns the layout drawn."""
     if anchor not in ("ls", "ms", "rs"):
         raise ValueError(f"anchor must be 'ls', 'ms' or 'rs', got {anchor!r}")
-    line = layout_line(text, size, language=language, brand=brand)
+    line = layout_line(text, size, language=language, brand=brand, direction=direction)
     if not line.complex_layout:  # one basic piece: Pillow anchors it exactly as creatives always were
         piece = line.pieces[0]
         font = pil_font(piece.face, size, complex_layout=False)

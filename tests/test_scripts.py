@@ -84,6 +84,9 @@ def test_arabic_and_hebrew_run_right_to_left_with_latin_names_left_to_right():
     assert rightmost.rtl and rightmost.text.startswith(first_word)  # the first word is read first: at the right
     latin = next(p for p in line.pieces if name in p.text)
     assert not latin.rtl and 0 < latin.x < rightmost.x
+    # An Arabic audience's line that opens with the Latin name still reads right to left.
+    opening = layout_line("Trail E-Bike متوفرة الآن", 32, language="ar", direction="rtl")
+    assert opening.direction == "rtl" and max(opening.pieces, key=lambda p: p.x).text.startswith("Trail")
     # Pixels agree: the first word's ink is right of the product name's.
     pixels, _, left = _render(SAMPLES["ar"], "ar")
     ink = np.nonzero((pixels > 128).any(axis=0))[0]
@@ -121,6 +124,8 @@ def test_brand_font_comes_first_and_other_characters_fall_back(tmp_path):
     pieces = layout_line("ABCD 風", 30, brand=brand).pieces
     assert pieces[0].face == brand[0] and pieces[0].text == "ABC"
     assert [p.face.name for p in pieces[1:]] == ["DejaVu Sans Bold", "Noto Sans CJK SC Bold"]
+    # full-width punctuation in a Latin line falls back to the CJK face, which has it
+    assert [p.face.name for p in layout_line("Ride on！", 30).pieces] == ["DejaVu Sans Bold", "Noto Sans CJK SC Bold"]
     with pytest.raises(FontError, match="does not exist"):
         brand_faces([tmp_path / "missing.ttf"])
     not_a_font = tmp_path / "logo.ttf"
