@@ -61,8 +61,10 @@ ui: $(VENV)/.installed
 	$(BIN)/adgen init
 	$(BIN)/adgen ui
 
+# ruff over every package, then the architecture contracts in pyproject.toml ([tool.importlinter]).
 lint: $(VENV)/.installed
-	$(BIN)/ruff check adgen workers ui tests bench
+	$(BIN)/ruff check adgen workers ui finetune cli tests bench
+	$(BIN)/lint-imports
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/campaign.py

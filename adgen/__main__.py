@@ -1,5 +1,5 @@
-"""`python -m adgen` is the `adgen` command."""
+"""`python -m adgen` is the `adgen` command (cli/main.py); an entry point, never imported."""
 
-from adgen.cli import app
+from cli.main import app
 
 app()

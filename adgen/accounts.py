@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adgen import records
+from adgen.spec import DEFAULT_COLORS
 
 # scrypt with the parameters OWASP lists for it (N=2^17, r=8, p=1): ~0.1 s and 128 MiB per check.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
@@ -72,7 +73,7 @@ def add_user(s: Session, name: str, password: str, brands: list[str]) -> records
             raise AccountError("--brand: a brand name cannot be empty")
         brand = s.scalar(select(records.Brand).where(records.Brand.name == brand_name))
         if brand is None:
-            brand = records.Brand(name=brand_name, voice="", banned_terms=[], colors=["#222222", "#F5F5F5", "#D94F30"])
+            brand = records.Brand(name=brand_name, voice="", banned_terms=[], colors=list(DEFAULT_COLORS))
             s.add(brand)
             s.flush()
         if s.get(records.BrandAccess, (user.id, brand.id)) is None:

@@ -69,9 +69,8 @@ def check_text(text: str, field: TextField, placement: Placement, banned: list[s
         if width > field.max:
             issues.append(f"{width} characters, limit {field.max}")
     if field.pattern and not re.fullmatch(field.pattern, text):
-        issues.append("only letters, digits and hyphens, no spaces" if field.style == "path" else f"must match {field.pattern}")
-    headline = field.style in ("headline", "long_headline") or field.name.endswith("headline") or field.name == "card_title"
-    issues += lint_text(text, placement.rules, headline=headline, allowed_caps=set(brand_name.split()))
+        issues.append("only letters, digits and hyphens, no spaces" if field.role == "path" else f"must match {field.pattern}")
+    issues += lint_text(text, placement.rules, headline=field.role == "headline", allowed_caps=set(brand_name.split()))
     issues += [f"banned term {t!r}" for t in banned_terms_in(text, banned)]
     return issues
 

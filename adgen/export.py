@@ -15,9 +15,8 @@ from sqlalchemy import select
 
 from adgen import records
 from adgen.compliance import check_copy
+from adgen.context import Context, campaign_spec
 from adgen.platforms import placement
-from adgen.runner import Context
-from adgen.spec import CampaignSpec
 
 STATUSES = ("approved", "pending", "rejected", "any")
 
@@ -37,7 +36,7 @@ def export_campaign(ctx: Context, campaign_id: str, out: Path, status: str = "ap
         campaign = s.get(records.Campaign, campaign_id)
         if campaign is None:
             raise ExportError(f"no campaign {campaign_id!r}")
-        spec = CampaignSpec.model_validate({k: v for k, v in campaign.spec.items() if k != "logo_key"})
+        spec = campaign_spec(campaign)
         query = select(records.Creative).where(records.Creative.campaign_id == campaign_id).order_by(records.Creative.id)
         rows = [r for r in s.scalars(query) if status == "any" or r.status == status]
         reviews = {}

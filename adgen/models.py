@@ -1,11 +1,12 @@
-"""Where models come from and how they are held: resolving a model ref ('default', a local folder or
-a hub id), choosing device and dtype for this machine, hashing local folders for lineage, and a
-per-process cache so each model loads once and stays resident.
+"""Where models come from: resolving a model ref ('default', a local folder or a hub id), choosing
+device and dtype for this machine, hashing local folders for lineage, and the least-recently-used
+set of brand adapters that both model kinds keep loaded (`adgen.resident` holds the models).
 """
 
 import hashlib
 import os
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,16 +99,18 @@ def _hub_revision(repo_id: str, field: str, filename: str) -> str:
         raise ModelError(f"{field}: cannot reach hub id {repo_id!r} ({type(e).__name__}); use 'default' or a local folder") from None
 
 
-_loaded: dict[tuple, object] = {}
+class LoadedAdapters(OrderedDict[str, str]):
+    """The brand adapters loaded on a resident model: name -> ref, least recently used first. The
+    model deletes `evict()`'s answer before loading another one beyond `capacity`."""
 
+    def __init__(self, capacity: int):
+        super().__init__()
+        self.capacity = capacity
 
-def cached(key: tuple, load):
-    """Load once per process and keep resident (workers call this in the child, never before fork)."""
-    if key not in _loaded:
-        _loaded[key] = load()
-    return _loaded[key]
+    def evict(self) -> str | None:
+        """The adapter to delete before one more is loaded, or None while there is room."""
+        return next(iter(self)) if len(self) >= self.capacity else None
 
-
-def loaded() -> dict[tuple, object]:
-    """The models this process holds, by key ("text", path, "cpu"): for worker status and benchmarks."""
-    return dict(_loaded)
+    def used(self, name: str, ref: str = "") -> None:
+        self[name] = ref or self.get(name) or name
+        self.move_to_end(name)

@@ -11,6 +11,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, model_validator
 
 Style = Literal["headline", "long_headline", "description", "short_description", "primary_text", "path"]
+# What a text is in the ad, whatever the platform calls its field: the renderer, compliance and
+# exports read roles, never field names.
+Role = Literal["headline", "body", "description", "path", "cta", "business_name"]
 
 
 class TextField(BaseModel):
@@ -19,6 +22,7 @@ class TextField(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
+    role: Role
     style: Style | None = None
     choices: str | None = None  # key into cta_lists: the field is picked from a fixed list
     from_: Literal["brand_name"] | None = None  # the field is copied from the brand, not written
@@ -76,9 +80,9 @@ class Placement(BaseModel):
     rules: tuple[str, ...] = ()
     cta_choices: tuple[str, ...] = ()
 
-    @property
-    def cta_field(self) -> TextField | None:
-        return next((f for f in self.fields.values() if f.choices), None)
+    def first_text(self, role: Role, texts: dict[str, list[str]]) -> str:
+        """The first text of the first field with this role that has one ("" when none has)."""
+        return next((texts[f.name][0] for f in self.fields.values() if f.role == role and texts.get(f.name)), "")
 
 
 class Registry(BaseModel):
@@ -86,7 +90,6 @@ class Registry(BaseModel):
 
     version: str
     placements: dict[str, Placement]
-    cta_lists: dict[str, tuple[str, ...]]
 
 
 @cache
@@ -109,7 +112,7 @@ def registry() -> Registry:
             rules=tuple(raw["editorial"][p["editorial"]]),
             cta_choices=tuple(raw["cta_lists"][cta]) if cta else (),
         )
-    return Registry(version=raw["version"], placements=placements, cta_lists=raw["cta_lists"])
+    return Registry(version=raw["version"], placements=placements)
 
 
 def placement(name: str) -> Placement:

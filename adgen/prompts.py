@@ -1,7 +1,7 @@
 """Audience-targeted prompts for the text and image models, and the slot filling of written copy.
 
 The same prompts serve every model: a hub instruct model and the offline default read them alike.
-The offline default is trained on this very format (adgen/defaults.py) and writes slot markers such
+The offline default is trained on this very format (adgen/build_defaults.py) and writes slot markers such
 as {product} that `fill_slots` replaces; a model that writes the name itself is left as it is.
 """
 

@@ -12,8 +12,9 @@ from PIL import Image
 from sqlalchemy import select
 
 from adgen import records
+from adgen.context import Context
+from adgen.lineage import Lineage
 from adgen.platforms import placement
-from adgen.runner import Context
 
 THUMB = 360
 
@@ -120,9 +121,10 @@ def _card(ctx: Context, c: records.Creative, url: str | None) -> str:
         parts.append(f"<div class='f'><b>{html.escape(name)}</b><br>" + "<br>".join(html.escape(t) for t in texts) + "</div>")
     for issue in c.compliance["issues"]:
         parts.append(f"<div class='f issue'>{html.escape(issue)}</div>")
-    fixes = c.lineage.get("fixes", [])
+    lineage = Lineage.of(c.lineage)
+    fixes = lineage.fixes
     if fixes:
         summary = ", ".join(f"{f['field']} {f['action']}" for f in fixes)
         parts.append(f"<div class='id'>fixes: {html.escape(summary)}</div>")
-    parts.append(f"<div class='id'>{c.id} · seed {c.lineage['image_seed']}</div></div>")
+    parts.append(f"<div class='id'>{c.id} · seed {lineage.image_seed}</div></div>")
     return "".join(parts)

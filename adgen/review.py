@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from adgen import records
 from adgen.compliance import check_copy
+from adgen.context import Context, campaign_logo, campaign_spec
+from adgen.pipeline import layout
 from adgen.platforms import placement
-from adgen.runner import Context, render
-from adgen.spec import CampaignSpec
 
 
 class ReviewError(ValueError):
@@ -83,13 +83,12 @@ def edit(ctx: Context, creative_id: str, field: str, index: int, text: str, revi
         else:
             values[index] = text.strip()
         campaign = s.get(records.Campaign, row.campaign_id)
-        spec = CampaignSpec.model_validate({k: v for k, v in campaign.spec.items() if k != "logo_key"})
+        spec = campaign_spec(campaign)
         compliance = check_copy(texts, place, spec.brand.banned_terms, spec.brand.name)
         if row.background_key:
             background = Image.open(io.BytesIO(ctx.storage.get(row.background_key)))
-            logo_key = campaign.spec.get("logo_key")
-            logo = ctx.storage.get(logo_key) if logo_key else None
-            ctx.storage.put(row.image_key, render(texts, place, spec, background, logo), "image/png")
+            _, logo = campaign_logo(campaign, ctx)
+            ctx.storage.put(row.image_key, layout(texts, place, spec, background, logo), "image/png")
         row.copy, row.compliance, row.status = texts, compliance, "pending"
         s.add(records.Review(creative_id=row.id, action="edit", reviewer=reviewer, before=before, after=texts))
         return compliance

@@ -28,12 +28,15 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+DEFAULT_COLORS = ["#222222", "#F5F5F5", "#D94F30"]  # a brand that names no colours: primary, light, accent
+
+
 class Brand(Strict):
     name: NonEmpty = Field(description="Brand name as it appears in ads.")
     voice: str = Field("", description="How the brand speaks, e.g. 'warm, witty, never pushy'.")
     banned_terms: list[str] = Field([], description="Words no creative may contain (case-insensitive).")
     colors: list[str] = Field(
-        ["#222222", "#F5F5F5", "#D94F30"],
+        DEFAULT_COLORS,
         min_length=1,
         max_length=6,
         description="Brand colours as #RRGGBB: primary (dark), light, accent.",

@@ -9,13 +9,13 @@ every such fix is recorded.
 
 import math
 import time
-from collections import OrderedDict
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
 
 from adgen.compliance import check_text, near_duplicate, shorten
+from adgen.models import LoadedAdapters
 from adgen.platforms import Placement
 from adgen.prompts import copy_messages, fill_slots
 from adgen.spec import Audience, Brand, Product
@@ -47,7 +47,7 @@ class TextModel:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
         self.device = device
-        self.adapters: OrderedDict[str, str] = OrderedDict()  # loaded adapter name -> its ref, least recent first
+        self.adapters = LoadedAdapters(MAX_ADAPTERS)
         self.active: str | None = None
         self.model_seconds = 0.0  # time spent inside generate(), for the efficiency figure
 
@@ -63,15 +63,13 @@ class TextModel:
             else:
                 self.model = PeftModel.from_pretrained(self.model, str(path), adapter_name=name)
             self.model.eval()
-            if len(self.adapters) >= MAX_ADAPTERS:
-                oldest = next(iter(self.adapters))
+            if oldest := self.adapters.evict():
                 self.model.set_adapter(name)  # peft refuses to delete the active adapter
                 self.model.delete_adapter(oldest)
                 del self.adapters[oldest]
         if name is not None:
             self.model.set_adapter(name)
-            self.adapters[name] = ref or self.adapters.get(name) or name
-            self.adapters.move_to_end(name)
+            self.adapters.used(name, ref)
         self.active = name
 
     def _prompt(self, messages: list[dict]) -> str:

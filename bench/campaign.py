@@ -16,7 +16,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from adgen.runner import Context, create_campaign, image_model_for, run_campaign, text_model_for  # noqa: E402
+from adgen.context import Context  # noqa: E402
+from adgen.jobs import create_campaign, run_campaign  # noqa: E402
+from adgen.resident import image_model_for, text_model_for  # noqa: E402
 from adgen.settings import Settings  # noqa: E402
 from adgen.spec import parse_spec  # noqa: E402
 

@@ -30,10 +30,11 @@ from campaign import SPEC  # noqa: E402  (bench/campaign.py, beside this file)
 from sqlalchemy import func, select  # noqa: E402
 
 from adgen import records  # noqa: E402
-from adgen.runner import Context, create_campaign, image_model_for, run_campaign, text_model_for  # noqa: E402
+from adgen.context import Context  # noqa: E402
+from adgen.jobs import create_campaign, dispatch, run_campaign  # noqa: E402
+from adgen.resident import image_model_for, text_model_for  # noqa: E402
 from adgen.settings import Settings  # noqa: E402
 from adgen.spec import parse_spec  # noqa: E402
-from workers.app import submit  # noqa: E402
 
 VARIANTS = 2  # 4 audiences x 3 placements x 2 variants: 12 jobs, 24 creatives
 
@@ -64,7 +65,7 @@ def on_workers(ctx: Context, name: str, states: list[Path], variants: int = VARI
     """Run a campaign on the workers; wall time from the first job sent to the last one recorded."""
     campaign_id = create_campaign(parse_spec({**SPEC, "campaign": name, "variants": variants}), ctx)
     before = child_totals(states)
-    submit(campaign_id, ctx)
+    dispatch(campaign_id, ctx)
     while True:
         with ctx.db() as s:
             left = s.scalar(select(func.count()).where(records.Job.campaign_id == campaign_id,

@@ -3,6 +3,6 @@
 
 import sys
 
-from adgen.cli import app
+from cli.main import app
 
 app(["finetune", *sys.argv[1:]], prog_name="python -m finetune")

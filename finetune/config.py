@@ -123,6 +123,3 @@ def load_recipe(path: Path | None, cls, kind: str) -> tuple:
     return config, data.get("base", "default")
 
 
-def describe(cls) -> list[tuple[str, str, str]]:
-    """(name, default, help) for every field: the table in the README and `--help`."""
-    return [(f.name, repr(f.default), f.metadata["help"]) for f in dataclasses.fields(cls)]

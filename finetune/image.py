@@ -11,7 +11,6 @@ global batch over processes with no code change.
 
 import dataclasses
 import json
-import math
 import random
 import time
 from collections.abc import Callable
@@ -20,24 +19,15 @@ from pathlib import Path
 import torch
 import yaml
 
+from adgen.image import bucket_for, sample
+from adgen.pipeline import GUIDANCE  # as campaigns render, so validation images show what a campaign will get
+from adgen.prompts import NEGATIVE_IMAGE_PROMPT
 from finetune import checkpoints
 from finetune.config import ImageConfig
 from finetune.data import DataError, ImageData
 from finetune.pictures import grid, loss_curve
 
 Progress = Callable[[int, int, float], None]
-GUIDANCE = 6.0  # as campaigns render (adgen.runner), so validation images show what a campaign will get
-
-
-def _buckets(resolution: int, step: int) -> list[tuple[int, int]]:
-    """Sizes of about resolution^2 pixels, sides multiples of `step`, aspect ratios 1:2 .. 2:1."""
-    area = resolution**2
-    sizes = {(resolution, resolution)}
-    for w in range(step, 2 * resolution + 1, step):
-        h = round(area / w / step) * step
-        if h >= step and 0.5 <= w / h <= 2 and 0.8 * area <= w * h <= 1.1 * area:
-            sizes.add((w, h))
-    return sorted(sizes)
 
 
 def _pixels(path: Path, size: tuple[int, int]) -> torch.Tensor:
@@ -56,14 +46,11 @@ def _pixels(path: Path, size: tuple[int, int]) -> torch.Tensor:
     return torch.from_numpy(array).permute(2, 0, 1)
 
 
-
 @torch.no_grad()
 def _render(pipe, prompts: list[str], config: ImageConfig, size: tuple[int, int]):
-    from adgen.prompts import NEGATIVE_IMAGE_PROMPT
-
-    generators = [torch.Generator(device="cpu").manual_seed(config.seed + i) for i in range(len(prompts))]
-    return pipe(prompt=prompts, negative_prompt=[NEGATIVE_IMAGE_PROMPT] * len(prompts), width=size[0], height=size[1],
-                num_inference_steps=config.validation_steps, guidance_scale=GUIDANCE, generator=generators).images
+    """Validation images, made exactly as a campaign makes its images."""
+    return sample(pipe, prompts, negative=NEGATIVE_IMAGE_PROMPT, seeds=[config.seed + i for i in range(len(prompts))],
+                  size=size, steps=config.validation_steps, guidance=GUIDANCE)
 
 
 def train_image(
@@ -73,6 +60,7 @@ def train_image(
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from diffusers import AutoPipelineForText2Image, DDPMScheduler
+    from diffusers.training_utils import cast_training_params
     from diffusers.utils import convert_state_dict_to_diffusers
     from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 
@@ -94,8 +82,6 @@ def train_image(
 
     native = unet.config.sample_size * pipe.vae_scale_factor
     resolution = config.resolution or native
-    step_px = 8 * pipe.vae_scale_factor if resolution >= 512 else 4 * pipe.vae_scale_factor
-    buckets = _buckets(resolution, step_px) if config.crop == "bucket" else [(resolution, resolution)]
 
     # The VAE is frozen, so every image is encoded once (the mean of its latent distribution, as
     # trainers that cache latents do).
@@ -104,9 +90,9 @@ def train_image(
         for ex in data.examples:
             from PIL import Image
 
+            # Photos are bucketed exactly as campaigns generate, so the adapter learns the shapes it is asked for.
             with Image.open(ex.path) as im:
-                aspect = math.log(im.width / im.height)
-            size = min(buckets, key=lambda s: abs(math.log(s[0] / s[1]) - aspect))
+                size = bucket_for(resolution, im.width, im.height) if config.crop == "bucket" else (resolution, resolution)
             latents.append(vae.encode(_pixels(ex.path, size)[None].to(accelerator.device)).latent_dist.mean[0])
             bucket_of.append(size)
     captions = [" ".join(filter(None, [config.instance_token, ex.caption])) for ex in data.examples]
@@ -128,9 +114,8 @@ def train_image(
         text_lora = get_peft_model(text_encoder, LoraConfig(
             r=config.rank, lora_alpha=config.alpha, init_lora_weights="gaussian",
             target_modules=["q_proj", "k_proj", "v_proj", "out_proj"]))
+    cast_training_params([unet, text_encoder], dtype=torch.float32)  # LoRA weights train in fp32 even in half precision
     params = [p for m in (unet, text_encoder) for p in m.parameters() if p.requires_grad]
-    for p in params:  # LoRA weights train in fp32 even when the rest runs in half precision
-        p.data = p.data.float()
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate)
 
     start_step, losses, shots = 0, [], []

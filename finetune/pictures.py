@@ -3,9 +3,10 @@ the grid of validation images."""
 
 from pathlib import Path
 
+from diffusers.utils import make_image_grid
 from PIL import Image, ImageDraw, ImageFont
 
-from adgen.render import FONT_PATH
+from adgen.typeset import FONT_PATH
 
 
 def _font(size: int):
@@ -61,8 +62,8 @@ def grid(path: Path, rows: list[tuple[str, list[Image.Image]]], prompts: list[st
     font = _font(12)
     for j, prompt in enumerate(prompts):
         draw.text((label_w + j * cell + 4, 4), prompt[: max(8, cell // 7)], fill="black", font=font)
-    for i, (label, images) in enumerate(rows):
+    for i, (label, _) in enumerate(rows):
         draw.text((6, head + i * cell + cell // 2 - 7), label, fill="black", font=font)
-        for j, im in enumerate(images):
-            image.paste(im.resize((cell, cell)), (label_w + j * cell, head + i * cell))
+    cells = [im.resize((cell, cell)) for _, images in rows for im in images]
+    image.paste(make_image_grid(cells, rows=len(rows), cols=len(prompts)), (label_w, head))
     image.save(path)

@@ -13,9 +13,8 @@ from sqlalchemy import select
 
 from adgen import records
 from adgen.adapters import names_brand
+from adgen.context import Context, campaign_spec
 from adgen.platforms import placement
-from adgen.runner import Context
-from adgen.spec import CampaignSpec
 from finetune.data import DataError
 
 
@@ -40,7 +39,7 @@ def review_rows(ctx: Context, brand: str, campaign_ids: list[str] | None = None)
             campaigns = [c for c in s.scalars(select(records.Campaign).order_by(records.Campaign.created_at))
                          if _brand_matches(c.brand.name, brand)]
         for campaign in campaigns:
-            spec = CampaignSpec.model_validate({k: v for k, v in campaign.spec.items() if k != "logo_key"})
+            spec = campaign_spec(campaign)
             products = {p.name: p for p in spec.products}
             audiences = {a.name: a for a in spec.audiences}
             query = (select(records.Creative).where(records.Creative.campaign_id == campaign.id,

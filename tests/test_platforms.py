@@ -30,3 +30,15 @@ def test_published_limits():
     story = reg["meta_story"].image
     assert (story.width, story.height, story.safe_top, story.safe_bottom) == (1080, 1920, 0.14, 0.20)
     assert "Learn More" in reg["linkedin_single_image"].cta_choices
+
+
+def test_every_field_has_a_role_and_every_pictured_placement_a_headline():
+    for p in registry().placements.values():
+        roles = [f.role for f in p.fields.values()]
+        assert all(f.role == "cta" for f in p.fields.values() if f.choices), p.name
+        assert all(f.role == "business_name" for f in p.fields.values() if f.from_), p.name
+        if p.image:
+            assert "headline" in roles, p.name
+    x = registry().placements["x_promoted"]
+    assert x.first_text("headline", {"post_text": ["Post"], "card_title": ["Card"]}) == "Card"
+    assert x.first_text("cta", {"card_title": ["Card"]}) == ""

@@ -8,8 +8,9 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from adgen import records, runner
-from adgen.runner import Context
+from adgen import jobs as job_state
+from adgen import records
+from adgen.context import Context
 from adgen.settings import Settings
 from adgen.spec import parse_spec
 from tests.conftest import EXAMPLE, REPO, adgen
@@ -85,30 +86,30 @@ def test_job_states_on_both_backends(database, monkeypatch, default_models):
     ctx = Context(Settings())
     data = yaml.safe_load(EXAMPLE.read_text())
     data.update(placements=["google_rsa", "meta_feed", "x_promoted"], audiences=data["audiences"][:1])
-    campaign_id = runner.create_campaign(parse_spec(data, base_dir=REPO), ctx)
+    campaign_id = job_state.create_campaign(parse_spec(data, base_dir=REPO), ctx)
     first, second, third = (j.id for j in _jobs(ctx, campaign_id))
 
-    assert runner._claim(first, ctx) and runner._claim(first, ctx)  # a redelivered job is taken over
+    assert job_state.claim(first, ctx) and job_state.claim(first, ctx)  # a redelivered job is taken over
     with ctx.db.begin() as s:
         s.get(records.Job, first).status = "done"
-    runner._fail(first, ctx, RuntimeError("late failure of a duplicate run"))
-    assert runner._claim(second, ctx)
-    runner._fail(second, ctx, RuntimeError("model folder missing"))
-    assert runner.job_counts(campaign_id, ctx) == {"done": 1, "failed": 1, "pending": 1}
+    job_state.fail(first, ctx, RuntimeError("late failure of a duplicate run"))
+    assert job_state.claim(second, ctx)
+    job_state.fail(second, ctx, RuntimeError("model folder missing"))
+    assert job_state.job_counts(campaign_id, ctx) == {"done": 1, "failed": 1, "pending": 1}
 
-    assert runner.cancel_campaign(campaign_id, ctx) == 1
-    assert not runner._claim(third, ctx)  # cancelled: a queued message for it is skipped
-    assert runner.reset_failed(campaign_id, ctx) == [second]
+    assert job_state.cancel_campaign(campaign_id, ctx) == 1
+    assert not job_state.claim(third, ctx)  # cancelled: a queued message for it is skipped
+    assert job_state.reset_failed(campaign_id, ctx) == [second]
     jobs = {j.id: j for j in _jobs(ctx, campaign_id)}
     assert (jobs[first].status, jobs[second].status, jobs[third].status) == ("done", "pending", "cancelled")
     assert jobs[second].error is None and jobs[first].error is None
     assert jobs[first].attempts == 2 and jobs[first].claimed_by
 
-    runner._claim(second, ctx)
-    runner._release(second, ctx, ConnectionError("storage unreachable"))
+    job_state.claim(second, ctx)
+    job_state.release(second, ctx, ConnectionError("storage unreachable"))
     job = _jobs(ctx, campaign_id)[1]
     assert job.status == "pending" and "ConnectionError" in job.error and job.queued_at
-    assert runner.is_transient(ConnectionError()) and not runner.is_transient(FileNotFoundError())
+    assert job_state.is_transient(ConnectionError()) and not job_state.is_transient(FileNotFoundError())
 
 
 def _jobs(ctx, campaign_id):

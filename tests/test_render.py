@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from adgen.render import TextBox, encode_png, fit_image, plan_layout, render_creative
+from adgen.layout import TextBox, plan_layout
+from adgen.render import encode_png, fit_image, render_creative
 
 SIZES = [
     (1200, 628),

@@ -21,7 +21,8 @@ import pytest
 import yaml
 
 from adgen import records
-from adgen.runner import Context, create_campaign, job_counts, run_campaign
+from adgen.context import Context
+from adgen.jobs import create_campaign, job_counts, run_campaign
 from adgen.settings import Settings
 from adgen.spec import parse_spec
 from tests.conftest import EXAMPLE, MODELS, REPO, adgen

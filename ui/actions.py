@@ -23,16 +23,16 @@ from sqlalchemy import select
 
 from adgen import records
 from adgen.accounts import brand_of, brands_of, campaign_of, campaigns_of, creative_of
+from adgen.context import Context
 from adgen.export import export_campaign
+from adgen.jobs import create_campaign, logo_problem, regenerate
 from adgen.platforms import placement, registry
-from adgen.render import FONT_PATH
 from adgen.review import approve, edit, reject
-from adgen.runner import MAX_LOGO_BYTES, Context, create_campaign, regenerate
-from adgen.spec import Brand, SpecError, parse_spec
+from adgen.spec import DEFAULT_COLORS, Brand, SpecError, parse_spec
+from adgen.typeset import FONT_PATH
 from ui.jobs import start_campaign
 
 MAX_SPEC_BYTES = 256 * 1024
-LOGO_FORMATS = ("PNG", "JPEG", "WEBP")
 FIELD_LABELS = {"voice": "Voice", "banned_terms": "Banned terms", "colors": "Colours", "name": "Brand name"}
 
 
@@ -68,16 +68,8 @@ def _check_logo(path: str) -> bytes:
     """The uploaded logo's bytes, once they are known to be a PNG, JPEG or WebP image of a sane size:
     the upload's name and declared type are the browser's word, the bytes are checked here."""
     data = Path(path).read_bytes()
-    if len(data) > MAX_LOGO_BYTES:
-        raise InputError(f"Logo: the file is {len(data) / 1024**2:.1f} MB; the limit is {MAX_LOGO_BYTES // 1024**2} MB")
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.verify()
-            fmt = im.format
-    except Exception:
-        raise InputError("Logo: the file is not an image; upload a PNG, JPEG or WebP") from None
-    if fmt not in LOGO_FORMATS:
-        raise InputError(f"Logo: {fmt} is not supported; upload a PNG, JPEG or WebP")
+    if problem := logo_problem(data):
+        raise InputError(f"Logo: {problem}")
     return data
 
 
@@ -150,7 +142,7 @@ def _audiences(table) -> list[dict]:
 
 def _kit_spec(kit: dict) -> dict:
     return {"name": kit["name"], "voice": kit["voice"], "banned_terms": kit["banned_terms"],
-            "colors": kit["colors"] or ["#222222", "#F5F5F5", "#D94F30"]}
+            "colors": kit["colors"] or DEFAULT_COLORS}
 
 
 def _create(ctx: Context, data: dict, kit: dict, source: str) -> str:

@@ -19,10 +19,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from adgen.accounts import AccessError, authenticate  # noqa: E402
+from adgen.context import Context  # noqa: E402
 from adgen.export import ExportError  # noqa: E402
+from adgen.jobs import MAX_LOGO_BYTES  # noqa: E402
 from adgen.models import ModelError  # noqa: E402
 from adgen.review import ReviewError  # noqa: E402
-from adgen.runner import MAX_LOGO_BYTES, Context  # noqa: E402
 from adgen.settings import Settings  # noqa: E402
 from adgen.spec import MAX_VARIANTS, SpecError  # noqa: E402
 from ui import actions  # noqa: E402
@@ -39,7 +40,6 @@ USER_ERRORS = (actions.InputError, AccessError, SpecError, ReviewError, ExportEr
 CSS = """
 .badge {display:inline-block; padding:2px 8px; margin:2px; border-radius:10px; font-size:0.85em;}
 .badge.ok {background:#E3F4E8; color:#1E6B34;} .badge.fail {background:#FBE4E1; color:#9B2C1F;}
-.badge.info {background:#EEF0F3; color:#333;}
 .jobs {width:100%; border-collapse:collapse; font-size:0.9em;} .jobs td, .jobs th {padding:3px 8px; text-align:left;}
 .jobs tr:nth-child(even) {background:#F6F6F8;}
 .bar {height:10px; background:#EEE; border-radius:5px; overflow:hidden; margin:6px 0;}
@@ -75,8 +75,6 @@ def _badges(compliance: dict) -> str:
         out = "<span class='badge ok'>passes all checks</span>"
     else:
         out = "".join(f"<span class='badge fail'>{html.escape(i)}</span>" for i in compliance["issues"])
-    for w in compliance.get("warnings", []):
-        out += f"<span class='badge info'>{html.escape(str(w))}</span>"
     return out
 
 

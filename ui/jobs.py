@@ -1,7 +1,7 @@
 """Where the web app sends a campaign to be made: one function, `start_campaign`.
 
-With ADGEN_BROKER_URL set, the campaign's pending jobs go to the Celery workers. Otherwise a runner
-process (`adgen campaign resume ID`) makes every unfinished job. Either way no model is ever loaded
+With ADGEN_BROKER_URL set, `adgen.jobs.dispatch` sends the campaign's pending jobs to the Celery
+workers. Otherwise a runner process (`adgen campaign resume ID`) makes every unfinished job. Either way no model is ever loaded
 in the web server, and the UI follows progress in the records.
 """
 
@@ -13,7 +13,8 @@ import threading
 from sqlalchemy import func, select
 
 from adgen import records
-from adgen.runner import Context
+from adgen.context import Context
+from adgen.jobs import dispatch
 
 # One runner per campaign at a time: jobs added while it runs (a regenerated creative) are made
 # by another pass of the same loop instead of a second process racing it for the same jobs.
@@ -56,10 +57,7 @@ def _run_until_done(ctx: Context, campaign_id: str) -> None:
 def start_campaign(campaign_id: str, ctx: Context) -> None:
     """Make the campaign's pending jobs in the background and return at once; the UI polls the
     records. Calling it again while a runner works on the campaign only makes it take another pass."""
-    if ctx.settings.broker_url:
-        from workers.app import submit
-
-        submit(campaign_id, ctx)  # a job sent twice is harmless: the claim lets one run do the work
+    if dispatch(campaign_id, ctx):  # a job sent twice is harmless: the claim lets one run do the work
         return
     with _lock:
         if campaign_id in _active:

@@ -1,9 +1,10 @@
 """The Celery app and its one task: `run_job` on a fleet of worker processes.
 
-The task is thin: it takes a job id and calls `adgen.runner.run_job`, which loads the job from the
+The task is thin: it takes a job id and calls `adgen.jobs.run_job`, which loads the job from the
 records, runs the models (loaded lazily in this child process, once, and kept resident), stores
-the creatives under deterministic keys and marks the job done in the same transaction as its rows.
-Nothing but job ids goes through the broker, and no task waits on another.
+the creatives under deterministic keys, marks the job done in the same transaction as its rows and
+settles the campaign. Jobs are sent by `adgen.jobs.dispatch` as bare ids in messages named
+`adgen.jobs.TASK`; nothing else goes through the broker, and no task waits on another.
 
 Delivery is at least once (late acks, redelivery when a worker dies); effects are exactly once
 because a job is claimed by compare-and-set and every row and object has a deterministic id.
@@ -16,17 +17,17 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from celery import Celery, group
+from celery import Celery
 from celery.signals import task_postrun, task_prerun, worker_process_init
 from celery.worker.control import inspect_command
 from kombu import Exchange, Queue
 from sqlalchemy import select, update
 
-from adgen import records, runner
-from adgen.platforms import placement
+from adgen import jobs, records
+from adgen.context import Context
+from adgen.jobs import QUEUES, TASK
 from adgen.settings import Settings, get_settings
 
-QUEUES = ("text", "image")  # text-only placements (search ads) need no image model
 MAX_RETRIES = 5  # transient errors (storage, database) per job, with exponential backoff
 MAX_ATTEMPTS = 3  # runs of a job lost with its worker before it is failed
 LOST_AFTER = 120  # seconds a pending job may sit unclaimed with empty queues before it is sent again
@@ -63,14 +64,14 @@ def make_app(settings: Settings) -> Celery:
 
 
 app = make_app(get_settings())
-_ctx: runner.Context | None = None
+_ctx: Context | None = None
 
 
-def context() -> runner.Context:
+def context() -> Context:
     """The child's own settings, database engine and storage client, made after the fork."""
     global _ctx
     if _ctx is None:
-        _ctx = runner.Context(get_settings())
+        _ctx = Context(get_settings())
     return _ctx
 
 
@@ -85,55 +86,16 @@ def _child_started(**_):
     diffusers_logging.disable_progress_bar()
 
 
-@app.task(name="adgen.run_job", bind=True, max_retries=MAX_RETRIES)
+@app.task(name=TASK, bind=True, max_retries=MAX_RETRIES)
 def run_job(self, job_id: str) -> str:
     """Run one job; a transient error puts it back to pending and retries later with backoff."""
     retries_left = self.request.retries < MAX_RETRIES
-    ctx = context()
     try:
-        status = runner.run_job(job_id, ctx, retry=retries_left)
+        return jobs.run_job(job_id, context(), retry=retries_left)
     except Exception as e:
-        if retries_left and runner.is_transient(e):
+        if retries_left and jobs.is_transient(e):
             raise self.retry(exc=e, countdown=min(2**self.request.retries, 30)) from e
-        _settle(job_id, ctx)
         raise
-    _settle(job_id, ctx)
-    return status
-
-
-def _settle(job_id: str, ctx: runner.Context) -> None:
-    """The last job of a campaign to finish sets the campaign's status (done, failed, cancelled)."""
-    with ctx.db() as s:
-        campaign_id = s.scalar(select(records.Job.campaign_id).where(records.Job.id == job_id))
-    if campaign_id:
-        runner.finish_campaign(campaign_id, ctx)
-
-
-def queue_for(placement_name: str) -> str:
-    return "image" if placement(placement_name).image else "text"
-
-
-def enqueue(job_ids: list[str], ctx: runner.Context) -> None:
-    """Send jobs to the workers as one group (no chord: completion is read from the records).
-    Jobs go out in campaign order, so one campaign's jobs, which share its adapters, arrive together
-    and a worker keeps the same adapter active across them."""
-    if not job_ids:
-        return
-    with ctx.db.begin() as s:
-        s.execute(update(records.Job).where(records.Job.id.in_(job_ids)).values(queued_at=records._now()))
-        jobs = s.execute(select(records.Job.id, records.Job.placement, records.Job.position)
-                         .where(records.Job.id.in_(job_ids)).order_by(records.Job.position)).all()
-    group(run_job.si(job_id).set(queue=queue_for(name)) for job_id, name, _ in jobs).apply_async()
-
-
-def submit(campaign_id: str, ctx: runner.Context) -> int:
-    """Mark a campaign running and send its unfinished jobs to the workers; returns how many."""
-    with ctx.db.begin() as s:
-        campaign = s.get(records.Campaign, campaign_id)
-        campaign.status = "running"
-        ids = [j.id for j in campaign.jobs if j.status in ("pending", "failed")]
-    enqueue(ids, ctx)
-    return len(ids)
 
 
 def queued_messages() -> int:
@@ -143,7 +105,7 @@ def queued_messages() -> int:
         return sum(channel.queue_declare(q, durable=True, auto_delete=False).message_count for q in QUEUES)
 
 
-def reconcile(campaign_id: str, ctx: runner.Context) -> list[str]:
+def reconcile(campaign_id: str, ctx: Context) -> list[str]:
     """Send again the jobs lost with a dead worker; returns their ids.
 
     A job still `running` past the job time limit has no live worker (the pool would have killed
@@ -153,17 +115,17 @@ def reconcile(campaign_id: str, ctx: runner.Context) -> list[str]:
     now = records._now()
     dead = now - timedelta(seconds=ctx.settings.job_time_limit + 60)
     with ctx.db() as s:
-        jobs = s.scalars(select(records.Job).where(
+        unfinished = s.scalars(select(records.Job).where(
             records.Job.campaign_id == campaign_id, records.Job.status.in_(("pending", "running")))).all()
-    stuck = [j for j in jobs if j.status == "running" and j.started_at and j.started_at < dead]
-    waiting = [j for j in jobs if j.status == "pending" and j.queued_at and j.queued_at < now - timedelta(seconds=LOST_AFTER)]
+    stuck = [j for j in unfinished if j.status == "running" and j.started_at and j.started_at < dead]
+    waiting = [j for j in unfinished if j.status == "pending" and j.queued_at and j.queued_at < now - timedelta(seconds=LOST_AFTER)]
     if waiting and queued_messages():
         waiting = []
     again = [j.id for j in waiting]
     for job in stuck:
         reason = f"worker lost: no result {ctx.settings.job_time_limit} s after attempt {job.attempts} started"
         if job.attempts >= MAX_ATTEMPTS:
-            runner._fail(job.id, ctx, reason)
+            jobs.fail(job.id, ctx, reason)
             continue
         with ctx.db.begin() as s:
             moved = s.execute(update(records.Job).where(records.Job.id == job.id, records.Job.status == "running",
@@ -171,7 +133,7 @@ def reconcile(campaign_id: str, ctx: runner.Context) -> list[str]:
                               .values(status="pending", error=reason)).rowcount
         if moved:
             again.append(job.id)
-    enqueue(again, ctx)
+    jobs.send(again, ctx)
     return again
 
 
@@ -199,7 +161,7 @@ def _record_state(**_):
     folder = _state_dir()
     if folder is None:
         return
-    from adgen.models import loaded
+    from adgen.resident import loaded
 
     held = loaded()
     state = {

@@ -104,7 +104,8 @@ def workers_reconcile(campaign_id: str):
     """Send again a campaign's jobs lost with a dead worker or a broker that lost its data (what
     `campaign run` does every 30 s while it follows; use this for detached campaigns, e.g. from cron)."""
     _broker_or_exit()
-    from adgen.runner import Context, finish_campaign
+    from adgen.context import Context
+    from adgen.jobs import settle
     from adgen.settings import get_settings
     from workers.app import reconcile
 
@@ -116,14 +117,14 @@ def workers_reconcile(campaign_id: str):
             console.print(f"[red]error:[/red] no campaign {campaign_id!r}; see 'adgen campaign list'")
             raise typer.Exit(2)
     again = reconcile(campaign_id, ctx)
-    finish_campaign(campaign_id, ctx)
+    settle(campaign_id, ctx)
     out.print(f"sent again {len(again)} job(s)" + (f": {', '.join(again)}" if again else ""), highlight=False)
 
 
 def follow(campaign_id: str, ctx, on_progress: Callable[[dict[str, int]], None], poll: float = 0.5) -> dict[str, int]:
     """Wait until no job of the campaign is pending or running, reading progress from the records;
     every RECONCILE_EVERY seconds send again the jobs lost with a dead worker. Returns job counts."""
-    from adgen.runner import finish_campaign, job_counts
+    from adgen.jobs import job_counts, settle
     from workers.app import reconcile
 
     last_reconcile = time.monotonic()
@@ -131,7 +132,7 @@ def follow(campaign_id: str, ctx, on_progress: Callable[[dict[str, int]], None],
         counts = job_counts(campaign_id, ctx)
         on_progress(counts)
         if not counts.get("pending") and not counts.get("running"):
-            return finish_campaign(campaign_id, ctx)
+            return settle(campaign_id, ctx)
         if time.monotonic() - last_reconcile > RECONCILE_EVERY:
             lost = reconcile(campaign_id, ctx)
             if lost:
@@ -140,13 +141,8 @@ def follow(campaign_id: str, ctx, on_progress: Callable[[dict[str, int]], None],
         time.sleep(poll)
 
 
-def run_on_workers(campaign_id: str, ctx, bar, total: int, detach: bool) -> dict[str, int] | None:
-    """Send a recorded campaign to the workers; unless detached, follow it with the progress bar."""
-    from workers.app import submit
-
-    submit(campaign_id, ctx)
-    if detach:
-        return None
+def follow_on_workers(campaign_id: str, ctx, bar, total: int) -> dict[str, int]:
+    """Follow a campaign sent to the workers (`adgen.jobs.dispatch`) with the progress bar."""
     task = bar.add_task("campaign on the workers", total=total)
 
     def on_progress(counts):

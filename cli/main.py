@@ -1,10 +1,10 @@
-"""The `adgen` command line: build the default models, run campaigns, report, review and export.
+"""The `adgen` command line: build the default models, run campaigns, report, review and export,
+and the commands of the apps registered on it (workers, the web app, finetuning and adapters).
 
-Every command reads its settings from the environment (ADGEN_HOME, ADGEN_DATABASE_URL, ...). Bad
+Nothing in the core imports this package; it is the top of the dependency graph. Every command reads its settings from the environment (ADGEN_HOME, ADGEN_DATABASE_URL, ...). Bad
 input ends with a one-line error naming the field or file and exit status 2, having written nothing.
 """
 
-import functools
 import getpass
 import json
 import os
@@ -12,14 +12,18 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-# adgen draws its own progress; the libraries' own bars and notices only clutter the terminal.
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+from cli.console import (
+    console,
+    context,
+    model_progress,
+    out,
+    print_table,
+    progress,
+    quiet_model_loading,
+    user_errors,
+)
 
 app = typer.Typer(help="adgen: brand-tuned ad copy and images, laid out per placement, checked, reviewed and exported.",
                   no_args_is_help=True, add_completion=False)
@@ -30,66 +34,11 @@ app.add_typer(campaign_app, name="campaign")
 app.add_typer(review_app, name="review")
 app.add_typer(creative_app, name="creative")
 
-console = Console(stderr=True)
-out = Console()
-
-
-def user_errors(fn):
-    """Turn the library's input errors into one line on stderr and exit status 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        from adgen.adapters import AdapterError
-        from adgen.export import ExportError
-        from adgen.models import ModelError
-        from adgen.records import SchemaError
-        from adgen.review import ReviewError
-        from adgen.spec import SpecError
-
-        try:
-            return fn(*args, **kwargs)
-        except (SpecError, ModelError, ReviewError, ExportError, AdapterError, LookupError, SchemaError) as e:
-            console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-
-    return wrapper
-
-
-def _context():
-    from adgen.runner import Context
-    from adgen.settings import get_settings
-
-    return Context(get_settings())
-
-
-def _progress(transient: bool = False) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, transient=transient)
-
-
-def _quiet_model_loading() -> None:
-    """Commands that load models draw their own progress; diffusers' loading bar only clutters it."""
-    from diffusers.utils import logging as diffusers_logging
-
-    diffusers_logging.disable_progress_bar()
-
-
-def _model_progress(bar: Progress):
-    tasks = {}
-
-    def update(label: str, done: int, total: int):
-        key = label.split(" (")[0]
-        if key not in tasks:
-            tasks[key] = bar.add_task(f"building {key}", total=total)
-        bar.update(tasks[key], completed=done, description=f"building {label}")
-
-    return update
-
 
 def _run_here(campaign_id: str, ctx, bar: Progress, label: str, total: int, only: list[str] | None = None) -> dict:
     """Run a recorded campaign's unfinished jobs in this process with a bar advancing per job
     (only for the jobs in `only`, when given); returns the job counts."""
-    from adgen.runner import run_campaign
+    from adgen.jobs import run_campaign
 
     task = bar.add_task(label, total=total)
 
@@ -114,8 +63,8 @@ def init():
     from adgen.settings import get_settings
 
     settings = get_settings()
-    with _progress(transient=True) as bar:
-        paths = ensure_defaults(settings.models_dir, progress=_model_progress(bar))
+    with progress(transient=True) as bar:
+        paths = ensure_defaults(settings.models_dir, progress=model_progress(bar))
     for kind, path in paths.items():
         info = default_manifest(path) or {}
         extra = f", final loss {info['final_loss']}" if "final_loss" in info else ""
@@ -129,23 +78,25 @@ def campaign_run(spec_file: Path = typer.Argument(..., help="Campaign spec (YAML
                  detach: bool = typer.Option(False, "--detach", help="With a broker: send the jobs to the workers, print the id and return.")):
     """Validate a spec, record the campaign and generate every creative, with a progress bar. With
     ADGEN_BROKER_URL set the jobs run on `adgen worker` processes and this command follows them."""
-    from adgen.runner import create_campaign
+    from adgen.jobs import create_campaign, dispatch
     from adgen.spec import SpecError, load_spec
 
-    ctx = _context()
+    ctx = context()
     if detach and not ctx.settings.broker_url:
         raise SpecError("--detach: needs ADGEN_BROKER_URL (jobs run on workers); without it the campaign runs here")
     spec = load_spec(spec_file)
-    _quiet_model_loading()
-    with _progress() as bar:
-        campaign_id = create_campaign(spec, ctx, progress=_model_progress(bar))
+    quiet_model_loading()
+    with progress() as bar:
+        campaign_id = create_campaign(spec, ctx, progress=model_progress(bar))
         n_jobs = len(spec.products) * len(spec.audiences) * len(spec.placements)
-        if ctx.settings.broker_url:
-            from workers.cli import run_on_workers
-
-            counts = run_on_workers(campaign_id, ctx, bar, n_jobs, detach)
-        else:
+        if not dispatch(campaign_id, ctx):
             counts = _run_here(campaign_id, ctx, bar, f"campaign {spec.campaign}", n_jobs)
+        elif detach:
+            counts = None
+        else:
+            from workers.cli import follow_on_workers
+
+            counts = follow_on_workers(campaign_id, ctx, bar, n_jobs)
     if counts is None:  # detached: the workers go on
         if json_out:
             out.print_json(json.dumps({"campaign_id": campaign_id, "jobs": None}))
@@ -165,10 +116,10 @@ def campaign_run(spec_file: Path = typer.Argument(..., help="Campaign spec (YAML
 @user_errors
 def campaign_resume(campaign_id: str):
     """Run the unfinished jobs of a recorded campaign (pending, failed or interrupted) in this process."""
-    ctx = _context()
+    ctx = context()
     jobs = _summary(ctx, campaign_id)["jobs"]  # an unknown id fails here, before any model loads
-    _quiet_model_loading()
-    with _progress() as bar:
+    quiet_model_loading()
+    with progress() as bar:
         counts = _run_here(campaign_id, ctx, bar, f"campaign {campaign_id}", sum(n for s, n in jobs.items() if s != "done"))
     _print_counts(counts)
 
@@ -180,22 +131,21 @@ def campaign_list():
 
     from adgen import records
 
-    ctx = _context()
+    ctx = context()
     rows = [("id", "name", "brand", "status", "creatives", "approved", "created")]
     with ctx.db() as s:
         for c in s.scalars(select(records.Campaign).order_by(records.Campaign.created_at)):
             n = s.scalar(select(func.count()).where(records.Creative.campaign_id == c.id))
             a = s.scalar(select(func.count()).where(records.Creative.campaign_id == c.id, records.Creative.status == "approved"))
             rows.append((c.id, c.name, c.brand.name, c.status, str(n), str(a), c.created_at.strftime("%Y-%m-%d %H:%M")))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    print_table(rows)
 
 
 def _summary(ctx, campaign_id: str) -> dict:
     from sqlalchemy import select
 
     from adgen import records
+    from adgen.lineage import Lineage
 
     with ctx.db() as s:
         c = s.get(records.Campaign, campaign_id)
@@ -215,7 +165,7 @@ def _summary(ctx, campaign_id: str) -> dict:
             "jobs": job_status, "creatives": by_status, "total": len(creatives),
             "compliance": {"pass": sum(cr.compliance["ok"] for cr in creatives),
                            "fail": sum(not cr.compliance["ok"] for cr in creatives),
-                           "fixed": sum(bool(cr.lineage.get("fixes")) for cr in creatives)},
+                           "fixed": sum(bool(Lineage.of(cr.lineage).fixes) for cr in creatives)},
             "failed_jobs": [{"id": j.id, "error": j.error} for j in jobs if j.status == "failed"],
         }
 
@@ -224,7 +174,7 @@ def _summary(ctx, campaign_id: str) -> dict:
 @user_errors
 def campaign_show(campaign_id: str, json_out: bool = typer.Option(False, "--json")):
     """Status, counts and the compliance summary of one campaign."""
-    info = _summary(_context(), campaign_id)
+    info = _summary(context(), campaign_id)
     if json_out:
         out.print_json(json.dumps(info))
         return
@@ -245,7 +195,7 @@ def campaign_report(campaign_id: str, out_file: Path = typer.Option(Path("report
     """Write a self-contained HTML contact sheet: an audience x placement grid per product."""
     from adgen.report import render_report
 
-    ctx = _context()
+    ctx = context()
     _summary(ctx, campaign_id)
     html = render_report(ctx, campaign_id)
     out_file.parent.mkdir(parents=True, exist_ok=True)
@@ -260,7 +210,7 @@ def campaign_export(campaign_id: str, out_dir: Path = typer.Option(..., "--out",
     """Export creatives.json, creatives.csv and the images; approved creatives only by default."""
     from adgen.export import export_campaign
 
-    entries = export_campaign(_context(), campaign_id, out_dir, status=status)
+    entries = export_campaign(context(), campaign_id, out_dir, status=status)
     out.print(f"{len(entries)} creatives -> {out_dir}")
 
 
@@ -278,7 +228,7 @@ def review_approve(campaign_id: str, all_: bool = typer.Option(False, "--all", h
 
     if all_ == bool(creative):
         raise ReviewError("give --all or one or more --creative ids")
-    n = approve(_context(), campaign_id, None if all_ else creative, _reviewer(reviewer))
+    n = approve(context(), campaign_id, None if all_ else creative, _reviewer(reviewer))
     out.print(f"approved {n}")
 
 
@@ -292,7 +242,7 @@ def review_reject(campaign_id: str, reason: str = typer.Option(..., help="Why; k
 
     if all_ == bool(creative):
         raise ReviewError("give --all or one or more --creative ids")
-    n = reject(_context(), campaign_id, None if all_ else creative, _reviewer(reviewer), reason)
+    n = reject(context(), campaign_id, None if all_ else creative, _reviewer(reviewer), reason)
     out.print(f"rejected {n}")
 
 
@@ -305,7 +255,7 @@ def review_edit(creative_id: str, field: str = typer.Option(..., help="Field nam
     """Edit one text of a creative; it is re-rendered, re-checked and needs approval again."""
     from adgen.review import edit
 
-    result = edit(_context(), creative_id, field, index, text, _reviewer(reviewer))
+    result = edit(context(), creative_id, field, index, text, _reviewer(reviewer))
     out.print("passes checks" if result["ok"] else "fails checks: " + "; ".join(result["issues"]))
 
 
@@ -315,7 +265,7 @@ def creative_show(creative_id: str):
     """A creative's copy, checks and full lineage as JSON."""
     from adgen import records
 
-    ctx = _context()
+    ctx = context()
     with ctx.db() as s:
         c = s.get(records.Creative, creative_id)
         if c is None:
@@ -330,10 +280,10 @@ def creative_show(creative_id: str):
 @user_errors
 def creative_rerender(creative_id: str, out_file: Path = typer.Option(..., "--out")):
     """Regenerate a creative from its lineage alone and write the PNG; says whether the bytes match."""
-    from adgen.runner import rerender
+    from adgen.pipeline import rerender
 
-    _quiet_model_loading()
-    data, same = rerender(_context(), creative_id)
+    quiet_model_loading()
+    data, same = rerender(context(), creative_id)
     out_file.write_bytes(data)
     out.print(f"{out_file}: {'identical to' if same else 'differs from'} the stored creative")
     if not same:
@@ -347,7 +297,7 @@ def creative_rerender(creative_id: str, out_file: Path = typer.Option(..., "--ou
 @user_errors
 def campaign_status(campaign_id: str, json_out: bool = typer.Option(False, "--json")):
     """Progress of a campaign from the records: jobs by status, and why failed jobs failed."""
-    info = _summary(_context(), campaign_id)
+    info = _summary(context(), campaign_id)
     if json_out:
         out.print_json(json.dumps({k: info[k] for k in ("id", "status", "jobs", "total", "failed_jobs")}))
         return
@@ -362,9 +312,9 @@ def campaign_status(campaign_id: str, json_out: bool = typer.Option(False, "--js
 @user_errors
 def campaign_cancel(campaign_id: str):
     """Cancel the jobs not yet started; jobs already running finish and keep their creatives."""
-    from adgen.runner import cancel_campaign, job_counts
+    from adgen.jobs import cancel_campaign, job_counts
 
-    ctx = _context()
+    ctx = context()
     _summary(ctx, campaign_id)
     n = cancel_campaign(campaign_id, ctx)
     out.print(f"cancelled {n} job(s); {job_counts(campaign_id, ctx).get('running', 0)} running will finish")
@@ -375,22 +325,19 @@ def campaign_cancel(campaign_id: str):
 def campaign_retry_failed(campaign_id: str):
     """Run the failed jobs again (done and cancelled jobs are left alone): on the workers when a
     broker is set (follow with `campaign status`), else here with a progress bar."""
-    from adgen.runner import reset_failed
+    from adgen.jobs import dispatch, reset_failed
 
-    ctx = _context()
+    ctx = context()
     _summary(ctx, campaign_id)
     ids = reset_failed(campaign_id, ctx)
     if not ids:
         out.print("no failed jobs")
         return
-    if ctx.settings.broker_url:
-        from workers.app import enqueue
-
-        enqueue(ids, ctx)
+    if dispatch(campaign_id, ctx, ids):
         out.print(f"sent {len(ids)} failed job(s) to the workers")
         return
-    _quiet_model_loading()
-    with _progress() as bar:
+    quiet_model_loading()
+    with progress() as bar:
         counts = _run_here(campaign_id, ctx, bar, "retrying failed jobs", len(ids), only=ids)
     _print_counts(counts)
 
@@ -425,7 +372,7 @@ _register_web_app(app)
 
 
 # Brand adapters: training and the registry live in finetune/ and are registered here.
-from finetune.cli import adapters_app, finetune_app  # noqa: E402 (they reuse the helpers above)
+from cli.finetune import adapters_app, finetune_app  # noqa: E402
 
 app.add_typer(finetune_app, name="finetune")
 app.add_typer(adapters_app, name="adapters")

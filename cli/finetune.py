@@ -1,6 +1,6 @@
 """`adgen finetune` and `adgen adapters`: train brand adapters and manage the registry.
 
-Registered on the `adgen` command in adgen/cli.py; `python -m finetune ...` (and so
+Registered on the `adgen` command in cli/main.py; `python -m finetune ...` (and so
 `accelerate launch -m finetune ...`) runs the same `finetune` commands. Bad input ends with one line
 naming the file, line, field or ref and exit status 2, and no adapter version is written.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from adgen.cli import _context, _progress, _quiet_model_loading, console, out, user_errors
+from cli.console import console, context, out, print_table, progress, quiet_model_loading, user_errors
 
 finetune_app = typer.Typer(help="Train brand LoRA adapters (text and image) into the adapter registry.",
                            no_args_is_help=True)
@@ -53,13 +53,13 @@ def _train_with_bar(train, label: str, steps_hint: int):
 
     if not PartialState().is_main_process:
         return train(None)
-    with _progress() as bar:
+    with progress() as bar:
         task = bar.add_task(label, total=steps_hint)
 
-        def progress(step: int, total: int, loss: float):
+        def on_step(step: int, total: int, loss: float):
             bar.update(task, completed=step, total=total, description=f"{label} (loss {loss:.3f})")
 
-        return train(progress)
+        return train(on_step)
 
 
 def _register(ctx, adapter_dir: Path, *, brand: str, kind: str, base, dataset: dict, config, metrics: dict,
@@ -104,7 +104,7 @@ def finetune_text(
     from finetune.data import DataError, read_text_data
     from finetune.text import train_text
 
-    ctx = _context()
+    ctx = context()
     recipe, recipe_base = load_recipe(config, TextConfig, "text")
     if bool(data) == from_reviews:
         raise DataError("give --data FILE or --from-reviews")
@@ -159,7 +159,7 @@ def finetune_image(
     from finetune.data import read_image_data
     from finetune.image import train_image
 
-    ctx = _context()
+    ctx = context()
     recipe, recipe_base = load_recipe(config, ImageConfig, "image")
     if instance_token:
         recipe = dataclasses.replace(recipe, instance_token=instance_token)
@@ -169,7 +169,7 @@ def finetune_image(
     dataset = read_image_data(images, captions, recipe.min_side, skip_bad=skip_bad)
     for line in dataset.skipped:
         console.print(f"[yellow]skipped[/yellow] {line}", highlight=False, soft_wrap=True)
-    _quiet_model_loading()
+    quiet_model_loading()
     metrics = _train_with_bar(
         lambda progress: train_image(dataset, base_ref, recipe, work, resume=resume, progress=progress),
         f"image adapter {brand}", recipe.steps,
@@ -186,7 +186,7 @@ def adapters_list(brand: str = typer.Option(None, help="Only this brand.")):
     """Every registered adapter version: ref, base model, dataset size, key metric, created."""
     from adgen.adapters import KINDS, brands, versions
 
-    ctx = _context()
+    ctx = context()
     rows = [("ref", "latest", "base", "data", "metric", "created")]
     for name in [brand] if brand else brands(ctx.storage):
         for kind in KINDS:
@@ -197,9 +197,7 @@ def adapters_list(brand: str = typer.Option(None, help="Only this brand.")):
                     f"loss {v.metrics['final_loss']}" if "final_loss" in v.metrics else "-")
                 rows.append((v.ref, "*" if v.version == latest else "", f"{v.base['ref']} ({v.base['hash'][:8]})",
                              str(v.dataset.get("size", "-")), metric, v.created[:16].replace("T", " ")))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    print_table(rows)
 
 
 @adapters_app.command("show")
@@ -210,7 +208,7 @@ def adapters_show(ref: str):
 
     from adgen.adapters import resolve
 
-    version = resolve(_context().storage, ref)
+    version = resolve(context().storage, ref)
     out.print_json(json.dumps({"ref": version.ref, **dataclasses.asdict(version)}))
 
 
@@ -220,7 +218,7 @@ def adapters_promote(ref: str):
     """Point BRAND/KIND@latest at the version REF names (roll forward or back)."""
     from adgen.adapters import promote
 
-    version = promote(_context().storage, ref)
+    version = promote(context().storage, ref)
     out.print(f"{version.brand}/{version.kind}@latest -> v{version.version}")
 
 
@@ -239,9 +237,9 @@ def adapters_add(
 
     if kind not in ("text", "image"):
         raise AdapterError(f"--kind {kind!r}: use text or image")
-    ctx = _context()
+    ctx = context()
     base_ref = _base(base, kind, ctx.settings)
-    _quiet_model_loading()
+    quiet_model_loading()
     with tempfile.TemporaryDirectory() as tmp:
         folder = path
         if kind == "image" and path.is_file():  # a single LoRA file, diffusers or kohya naming

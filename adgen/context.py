@@ -1,0 +1,42 @@
+"""What every step of the flow needs besides its own arguments: the settings, the records and the
+storage, opened on first use so that validating input touches neither.
+
+It also reads a recorded campaign's spec back, in one place: the stored spec carries the storage key
+of the brand logo it was made with beside the fields the user wrote.
+"""
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from adgen import records
+from adgen.settings import Settings
+from adgen.spec import CampaignSpec
+from adgen.storage import Storage, open_storage
+
+
+@dataclass
+class Context:
+    """Settings, the records and the storage; both are opened on first use."""
+
+    settings: Settings
+
+    @cached_property
+    def db(self) -> sessionmaker[Session]:
+        return records.open_db(self.settings)
+
+    @cached_property
+    def storage(self) -> Storage:
+        return open_storage(self.settings)
+
+
+def campaign_spec(campaign: records.Campaign) -> CampaignSpec:
+    """The spec a campaign was recorded with, as the user wrote it (without the stored logo key)."""
+    return CampaignSpec.model_validate({k: v for k, v in campaign.spec.items() if k != "logo_key"})
+
+
+def campaign_logo(campaign: records.Campaign, ctx: Context) -> tuple[str | None, bytes | None]:
+    """The storage key and bytes of the logo a campaign was recorded with (None, None without one)."""
+    key = campaign.spec.get("logo_key")
+    return key, ctx.storage.get(key) if key else None

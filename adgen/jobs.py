@@ -1,0 +1,365 @@
+"""Campaign and job state, from a spec to settled jobs: record a campaign and its jobs, claim, fail,
+release, cancel, reset and regenerate them, settle the campaign's status, and `dispatch`, the one
+place that decides whether jobs run in this process or on the Celery workers.
+
+`create_campaign` validates everything that can fail before it writes anything. `run_job` is the
+unit of work: it takes a job id, claims it, makes its creatives (`adgen.pipeline`) and is safe to run
+again (a job already done is left alone; creative rows and storage keys are deterministic). The
+in-process `run_campaign` loops over jobs; the workers call the same `run_job`. Jobs reach the
+workers as bare ids in messages named `TASK`; Celery is imported only when a broker is set.
+"""
+
+import hashlib
+import io
+import os
+import socket
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from PIL import Image
+from sqlalchemy import func, select, update
+
+from adgen import records
+from adgen.context import Context
+from adgen.pipeline import make_creatives
+from adgen.platforms import placement
+from adgen.spec import CampaignSpec, SpecError
+from adgen.storage import StorageError
+
+MAX_LOGO_BYTES = 5 * 1024 * 1024
+LOGO_FORMATS = ("PNG", "JPEG", "WEBP")
+TASK = "adgen.run_job"  # the Celery task the workers register (workers/app.py)
+QUEUES = ("text", "image")  # text-only placements (search ads) need no image model
+
+
+def job_seed(seed: int, product: str, audience: str, placement_name: str) -> int:
+    """A seed per cell that does not depend on the order of products, audiences or placements."""
+    digest = hashlib.sha256(f"{seed}:{product}:{audience}:{placement_name}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 2**31  # fits a signed 32-bit column on every database
+
+
+def logo_problem(data: bytes) -> str | None:
+    """Why these bytes cannot be a brand logo, or None when they can: the one logo check, used by
+    campaign specs and the web app's brand kit alike (each names its own field in front)."""
+    if len(data) > MAX_LOGO_BYTES:
+        return f"the file is {len(data) / 1024**2:.1f} MB; the limit is {MAX_LOGO_BYTES // 1024**2} MB"
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.verify()
+            fmt = im.format
+    except Exception:
+        return "the file is not an image; use PNG, JPEG or WebP"
+    return None if fmt in LOGO_FORMATS else f"{fmt} is not supported; use PNG, JPEG or WebP"
+
+
+def _read_logo(spec: CampaignSpec) -> bytes | None:
+    if spec.brand.logo is None:
+        return None
+    data = spec.brand.logo.read_bytes()
+    if problem := logo_problem(data):
+        raise SpecError(f"brand.logo: {spec.brand.logo}: {problem}")
+    return data
+
+
+def create_campaign(spec: CampaignSpec, ctx: Context, progress=None) -> str:
+    """Record a campaign and its jobs; returns the campaign id. Validates models and the logo first,
+    so bad input writes nothing."""
+
+    from adgen.models import resolve_model
+
+    text_ref = vars(resolve_model(spec.models.text, "text", ctx.settings, progress=progress))
+    image_ref = vars(resolve_model(spec.models.image, "image", ctx.settings, progress=progress))
+    for kind, model in (("text", text_ref), ("image", image_ref)):
+        if getattr(spec.adapters, kind):
+            model["adapter"] = resolve_adapter(getattr(spec.adapters, kind), kind, model, ctx, spec.brand.name)
+    logo = _read_logo(spec)
+
+    logo_key = None
+    if logo is not None:
+        logo_key = f"brands/logos/{hashlib.sha256(logo).hexdigest()[:16]}.png"
+        ctx.storage.put(logo_key, logo, "image/png")
+    with ctx.db.begin() as s:
+        brand = s.scalar(select(records.Brand).where(records.Brand.name == spec.brand.name))
+        if brand is None:
+            brand = records.Brand(name=spec.brand.name)
+            s.add(brand)
+        brand.voice, brand.banned_terms, brand.colors = spec.brand.voice, spec.brand.banned_terms, spec.brand.colors
+        brand.logo_key = logo_key or brand.logo_key
+        s.flush()
+        campaign = records.Campaign(
+            name=spec.campaign, brand_id=brand.id, spec={**spec.model_dump(mode="json"), "logo_key": logo_key},
+            text_model=text_ref, image_model=image_ref,
+        )
+        s.add(campaign)
+        s.flush()
+        cells = [(p, a, pl) for p in spec.products for a in spec.audiences for pl in spec.placements]
+        for i, (product, audience, placement_name) in enumerate(cells):
+            s.add(records.Job(
+                id=f"{campaign.id}-{i:03d}", campaign_id=campaign.id, position=i, product=product.name,
+                audience=audience.name, placement=placement_name, variants=spec.variants,
+                seed=job_seed(spec.seed, product.name, audience.name, placement_name),
+            ))
+        return campaign.id
+
+
+def resolve_adapter(ref: str, kind: str, model: dict, ctx: Context, brand_name: str) -> dict:
+    """A spec's adapter ref -> the lineage of the exact version it names, after checking that the
+    version exists, belongs to the campaign's brand and was trained on the campaign's base model.
+
+    The brand check is what keeps one advertiser's adapters out of another's campaigns (the web app
+    lets an advertiser name any ref): the ref's brand must name this brand and no other brand."""
+    from adgen import adapters
+
+    try:
+        owner = adapters.parse_ref(ref, kind).brand
+        if not adapters.names_brand(owner, brand_name):
+            raise SpecError(f"adapters.{kind}: {ref} is an adapter of brand {owner!r}, not of {brand_name!r}; "
+                            f"use one registered for {adapters.brand_slug(brand_name)!r}")
+        version = adapters.resolve(ctx.storage, ref, kind)
+        adapters.check_base(version, model, f"adapters.{kind}")
+        with ctx.db() as s:
+            others = [b for b in s.scalars(select(records.Brand.name)) if b != brand_name and adapters.names_brand(owner, b)]
+        if others:
+            raise SpecError(f"adapters.{kind}: {owner!r} names brands {brand_name!r} and {others[0]!r}; register the "
+                            f"adapter under the full slug {adapters.brand_slug(brand_name)!r}")
+    except adapters.AdapterError as e:
+        raise SpecError(str(e) if str(e).startswith("adapters.") else f"adapters.{kind}: {e}") from None
+    return version.lineage()
+
+
+# ----- one job -----
+
+def claim(job_id: str, ctx: Context) -> bool:
+    """Compare-and-set pending/failed/running -> running; False when the job is done, cancelled or
+    missing. A running job is taken over: it is seen again only when its worker died (the broker
+    redelivers it) or the reconciler gave up on it, and its effects are idempotent either way."""
+    with ctx.db.begin() as s:
+        result = s.execute(
+            update(records.Job)
+            .where(records.Job.id == job_id, records.Job.status.in_(("pending", "failed", "running")))
+            .values(status="running", attempts=records.Job.attempts + 1, started_at=records._now(), error=None,
+                    claimed_by=f"{socket.gethostname()}/{os.getpid()}")
+        )
+        return result.rowcount == 1
+
+
+def fail(job_id: str, ctx: Context, error: Exception | str) -> None:
+    """Mark a running job failed with its reason. Only a job still running changes, so a late failure
+    of a duplicate run never overwrites a job that is done or was cancelled."""
+    reason = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    with ctx.db.begin() as s:
+        s.execute(
+            update(records.Job).where(records.Job.id == job_id, records.Job.status == "running")
+            .values(status="failed", error=reason, finished_at=records._now())
+        )
+
+
+def release(job_id: str, ctx: Context, error: Exception) -> None:
+    """Put a running job back to pending (to be tried again), keeping the reason it stopped."""
+    with ctx.db.begin() as s:
+        s.execute(
+            update(records.Job).where(records.Job.id == job_id, records.Job.status == "running")
+            .values(status="pending", error=f"will retry after {type(error).__name__}: {error}",
+                    queued_at=records._now())
+        )
+
+
+def is_transient(error: Exception) -> bool:
+    """Errors worth another try: an unreachable storage or database, a dropped connection. A missing
+    file or model folder is not one of them."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    return isinstance(error, StorageError | ConnectionError | TimeoutError | OperationalError | InterfaceError)
+
+
+def run_job(job_id: str, ctx: Context, retry: bool = False) -> str:
+    """Generate, render, check and record every creative of one job, then settle its campaign.
+    Returns the job's final status. Safe to call again for the same job: a finished job is skipped,
+    and rows and keys are overwritten, never duplicated. With `retry`, a transient error (storage,
+    database, network) puts the job back to pending for the caller to try again; any other error, or
+    any error without `retry`, fails it."""
+    if not claim(job_id, ctx):
+        with ctx.db() as s:
+            job = s.get(records.Job, job_id)
+            if job is None:
+                raise LookupError(f"no job {job_id!r}")
+            status = job.status
+    else:
+        try:
+            make_creatives(job_id, ctx)()
+        except Exception as e:
+            if retry and is_transient(e):
+                release(job_id, ctx, e)
+            else:
+                fail(job_id, ctx, e)
+                settle_job(job_id, ctx)
+            raise
+        status = "done"
+    settle_job(job_id, ctx)
+    return status
+
+
+# ----- a campaign's jobs -----
+
+def run_campaign(campaign_id: str, ctx: Context, on_job: Callable[[records.Job, str], None] | None = None) -> dict:
+    """Run every unfinished job of a campaign in this process, one after another. A failing job is
+    recorded with its reason and the others still run. Returns counts by job status."""
+    with ctx.db.begin() as s:
+        campaign = s.get(records.Campaign, campaign_id)
+        campaign.status = "running"
+        jobs = [j.id for j in campaign.jobs if j.status != "done"]
+
+    def report(job_id: str, status: str) -> None:
+        if on_job:
+            with ctx.db() as s:
+                on_job(s.get(records.Job, job_id), status)
+
+    def finish(job_id: str, storing: Future) -> None:
+        try:
+            storing.result()
+            report(job_id, "done")
+        except Exception as e:
+            fail(job_id, ctx, e)
+            report(job_id, "failed")
+
+    # Pipelined: while one thread lays out and stores job N, the models run job N+1.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="adgen-store") as storer:
+        in_flight: tuple[str, Future] | None = None
+        for job_id in jobs:
+            store = None
+            if claim(job_id, ctx):
+                try:
+                    store = make_creatives(job_id, ctx)
+                except Exception as e:
+                    fail(job_id, ctx, e)
+                    report(job_id, "failed")
+            else:
+                with ctx.db() as s:
+                    report(job_id, s.get(records.Job, job_id).status)
+            if in_flight:
+                finish(*in_flight)
+            in_flight = (job_id, storer.submit(store)) if store else None
+        if in_flight:
+            finish(*in_flight)
+    return settle(campaign_id, ctx)
+
+
+def job_counts(campaign_id: str, ctx: Context) -> dict[str, int]:
+    """How many of a campaign's jobs are pending, running, done, failed or cancelled."""
+    with ctx.db() as s:
+        rows = s.execute(
+            select(records.Job.status, func.count()).where(records.Job.campaign_id == campaign_id)
+            .group_by(records.Job.status)
+        )
+        return dict(rows.all())
+
+
+def settle(campaign_id: str, ctx: Context) -> dict[str, int]:
+    """Set the campaign's status from its jobs' once none is pending or running (done, or failed or
+    cancelled when any job was); returns the job counts. Whoever sees a job finish calls this."""
+    counts = job_counts(campaign_id, ctx)
+    with ctx.db.begin() as s:
+        campaign = s.get(records.Campaign, campaign_id)
+        if not counts.get("pending") and not counts.get("running"):
+            campaign.status = next((st for st in ("failed", "cancelled") if counts.get(st)), "done")
+    return counts
+
+
+def settle_job(job_id: str, ctx: Context) -> None:
+    """Settle the campaign of a job (the last job of a campaign to finish sets its status)."""
+    with ctx.db() as s:
+        campaign_id = s.scalar(select(records.Job.campaign_id).where(records.Job.id == job_id))
+    if campaign_id:
+        settle(campaign_id, ctx)
+
+
+def cancel_campaign(campaign_id: str, ctx: Context) -> int:
+    """Cancel every job not yet started; jobs already running finish. Returns how many were cancelled."""
+    with ctx.db.begin() as s:
+        result = s.execute(
+            update(records.Job).where(records.Job.campaign_id == campaign_id, records.Job.status == "pending")
+            .values(status="cancelled", finished_at=records._now())
+        )
+        s.get(records.Campaign, campaign_id).status = "cancelled"
+        return result.rowcount
+
+
+def reset_failed(campaign_id: str, ctx: Context) -> list[str]:
+    """Put a campaign's failed jobs back to pending (done and cancelled ones stay); returns their ids."""
+    with ctx.db.begin() as s:
+        ids = list(s.scalars(select(records.Job.id).where(
+            records.Job.campaign_id == campaign_id, records.Job.status == "failed").order_by(records.Job.position)))
+        s.execute(
+            update(records.Job).where(records.Job.id.in_(ids), records.Job.status == "failed")
+            .values(status="pending", error=None, finished_at=None, queued_at=records._now())
+        )
+        if ids:
+            s.get(records.Campaign, campaign_id).status = "running"
+        return ids
+
+
+def regenerate(ctx: Context, creative_id: str, seed: int, reviewer: str) -> str:
+    """Ask for one creative again with a new seed: records a one-variant job for the same product,
+    audience and placement, and rejects the old creative with a reason that names its replacement
+    (the new creative's lineage names the old one). Returns the job id; a runner makes it."""
+    if not 0 <= seed < 2**31:
+        raise SpecError(f"seed: {seed} is out of range; use 0 to {2**31 - 1}")
+    with ctx.db.begin() as s:
+        old = s.get(records.Creative, creative_id)
+        if old is None:
+            raise LookupError(f"no creative {creative_id!r}")
+        campaign = s.get(records.Campaign, old.campaign_id)
+        position = max(j.position for j in campaign.jobs) + 1
+        job = records.Job(
+            id=f"{campaign.id}-{position:03d}", campaign_id=campaign.id, position=position, product=old.product,
+            audience=old.audience, placement=old.placement, variants=1, seed=seed, replaces=old.id,
+        )
+        s.add(job)
+        if old.status != "rejected":
+            old.status = "rejected"
+            s.add(records.Review(creative_id=old.id, action="reject", reviewer=reviewer,
+                                 reason=f"regenerated with seed {seed} as {job.id}-0"))
+        campaign.status = "pending"
+        return job.id
+
+
+# ----- where jobs run -----
+
+def queue_for(placement_name: str) -> str:
+    return "image" if placement(placement_name).image else "text"
+
+
+def dispatch(campaign_id: str, ctx: Context, job_ids: list[str] | None = None) -> bool:
+    """Where a campaign's jobs run, decided here and nowhere else. With ADGEN_BROKER_URL set, the
+    campaign is marked running and its jobs (`job_ids`, default every pending or failed one) are sent
+    to the workers: returns True, and the caller follows progress in the records. Without a broker,
+    sends nothing and returns False: the caller runs them in this process (`run_campaign`)."""
+    if not ctx.settings.broker_url:
+        return False
+    with ctx.db.begin() as s:
+        campaign = s.get(records.Campaign, campaign_id)
+        campaign.status = "running"
+        if job_ids is None:
+            job_ids = [j.id for j in campaign.jobs if j.status in ("pending", "failed")]
+    send(job_ids, ctx)
+    return True
+
+
+def send(job_ids: list[str], ctx: Context) -> None:
+    """Send jobs to the workers, one message per job id (completion is read from the records). Jobs
+    go out in campaign order, so one campaign's jobs, which share its adapters, arrive together and a
+    worker keeps the same adapter active across them."""
+    if not job_ids:
+        return
+    from celery import Celery
+    from kombu import Exchange, Queue
+
+    with ctx.db.begin() as s:
+        s.execute(update(records.Job).where(records.Job.id.in_(job_ids)).values(queued_at=records._now()))
+        jobs = s.execute(select(records.Job.id, records.Job.placement)
+                         .where(records.Job.id.in_(job_ids)).order_by(records.Job.position)).all()
+    app = Celery("adgen", broker=ctx.settings.broker_url, set_as_current=False)
+    app.conf.task_queues = [Queue(q, Exchange(q), routing_key=q) for q in QUEUES]
+    with app.producer_or_acquire() as producer:
+        for job_id, name in jobs:
+            app.send_task(TASK, args=[job_id], queue=queue_for(name), producer=producer)

@@ -1,0 +1,143 @@
+"""How one job's creatives are made: copy -> images -> layout -> checks -> creative rows.
+
+`make_creatives` runs the models for a job (the text model writes every field of every variant, the
+image model makes one background per variant in one batched call) and returns the rest of the job
+as a function: lay out each creative (`layout`), store it, check its copy and record it with its
+lineage, and mark the job done in the same transaction. `adgen.jobs` calls it for every job, in
+process or on a worker; `rerender` and review edits (`adgen.review`) lay out through the same
+`layout`, so a creative made again from its lineage is the same bytes.
+"""
+
+import io
+from collections.abc import Callable
+
+from PIL import Image
+
+from adgen import __version__, records
+from adgen.compliance import check_copy
+from adgen.context import Context, campaign_logo, campaign_spec
+from adgen.lineage import Generation, Lineage, ModelUsed, Prompts
+from adgen.platforms import Placement, placement, registry
+from adgen.prompts import NEGATIVE_IMAGE_PROMPT, copy_messages, image_prompt
+from adgen.render import encode_png, render_creative
+from adgen.resident import image_model_for, text_model_for
+from adgen.spec import CampaignSpec
+
+# Model code (torch, transformers, diffusers) is imported inside the functions that run models, so
+# the review, report and export commands start in a fraction of a second.
+
+IMAGE_STEPS, GUIDANCE = 20, 6.0
+
+
+def image_seeds(job: records.Job) -> list[int]:
+    return [(job.seed + v) % 2**31 for v in range(job.variants)]
+
+
+def layout(texts: dict[str, list[str]], placement_: Placement, spec: CampaignSpec, background: Image.Image,
+           logo: bytes | None) -> bytes:
+    """The finished creative for one placement as PNG bytes: layout by the renderer, never by the model."""
+    image = placement_.image
+    logo_image = Image.open(io.BytesIO(logo)) if logo else None
+    canvas = render_creative(
+        background, width=image.width, height=image.height, headline=placement_.first_text("headline", texts),
+        cta=placement_.first_text("cta", texts), colors=spec.brand.colors, logo=logo_image, brand_name=spec.brand.name,
+        safe_top=image.safe_top, safe_bottom=image.safe_bottom,
+    )
+    return encode_png(canvas)
+
+
+def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
+    """Run the models for one job; returns the rest of the job (layout, storage, checks, records) as
+    a function, so a runner can do it while the models work on the next job."""
+    from adgen.text import MAX_ROUNDS, TEMPERATURE, TOP_P, write_copy
+
+    with ctx.db() as s:
+        job = s.get(records.Job, job_id)
+        campaign = s.get(records.Campaign, job.campaign_id)
+        spec = campaign_spec(campaign)
+        logo_key, logo = campaign_logo(campaign, ctx)
+        text_ref, image_ref = campaign.text_model, campaign.image_model
+    product = next(p for p in spec.products if p.name == job.product)
+    audience = next(a for a in spec.audiences if a.name == job.audience)
+    placement_ = placement(job.placement)
+
+    text_prompts = {
+        name: copy_messages(spec.brand, product, audience, placement_, f)
+        for name, f in placement_.fields.items() if f.written
+    }
+    copies = write_copy(
+        text_model_for(text_ref, ctx), brand=spec.brand, product=product, audience=audience, placement=placement_,
+        variants=job.variants, seed=job.seed,
+    )
+    backgrounds: list[Image.Image | None] = [None] * job.variants
+    prompt = image_prompt(spec.brand, product, audience) if placement_.image else None
+    bucket = None
+    if placement_.image:
+        image_model = image_model_for(image_ref, ctx)
+        bucket = image_model.bucket(placement_.image.width, placement_.image.height)
+        backgrounds = image_model.generate(prompt, negative=NEGATIVE_IMAGE_PROMPT, seeds=image_seeds(job), size=bucket,
+                                           steps=IMAGE_STEPS, guidance=GUIDANCE)
+
+    seeds = image_seeds(job)
+    lineages = [Lineage(
+        campaign=job.campaign_id, job=job.id, variant=v, product=product.name, audience=audience.name,
+        placement=placement_.name, registry_version=registry().version, seed=job.seed, image_seed=seeds[v],
+        image_batch_seeds=seeds,
+        prompt=Prompts(text=text_prompts, image=prompt, negative=NEGATIVE_IMAGE_PROMPT if placement_.image else None),
+        text_model=ModelUsed(**text_ref), image_model=ModelUsed(**image_ref) if placement_.image else None,
+        text_adapter=text_ref.get("adapter"), image_adapter=image_ref.get("adapter") if placement_.image else None,
+        generation=Generation(temperature=TEMPERATURE, top_p=TOP_P, max_rounds=MAX_ROUNDS, image_steps=IMAGE_STEPS,
+                              guidance=GUIDANCE, bucket=bucket),
+        logo_key=logo_key, fixes=copy.fixes, adgen_version=__version__, replaces=job.replaces,
+    ) for v, copy in enumerate(copies)]
+
+    def store() -> None:
+        """Lay out, store, check and record every creative of the job, then mark it done."""
+        rows = []
+        for v, (copy, background) in enumerate(zip(copies, backgrounds, strict=True)):
+            base = f"campaigns/{job.campaign_id}/{job.id}/{v}"
+            image_key = background_key = None
+            if background is not None:
+                background_key, image_key = f"{base}-background.png", f"{base}.png"
+                buf = io.BytesIO()
+                background.save(buf, format="PNG")
+                ctx.storage.put(background_key, buf.getvalue(), "image/png")
+                ctx.storage.put(image_key, layout(copy.texts, placement_, spec, background, logo), "image/png")
+            rows.append(records.Creative(
+                id=f"{job.id}-{v}", campaign_id=job.campaign_id, job_id=job.id, variant=v, product=product.name,
+                audience=audience.name, placement=placement_.name, status="pending", copy=copy.texts,
+                compliance=check_copy(copy.texts, placement_, spec.brand.banned_terms, spec.brand.name),
+                lineage=lineages[v].record(), image_key=image_key, background_key=background_key,
+                width=placement_.image.width if placement_.image else None,
+                height=placement_.image.height if placement_.image else None,
+            ))
+        # The job's creatives and its "done" commit together: a crash before this line leaves the job
+        # to run again, never half recorded; merge() makes a second run overwrite, not duplicate.
+        with ctx.db.begin() as s:
+            for row in rows:
+                s.merge(row)
+            done = s.get(records.Job, job_id)
+            done.status, done.finished_at = "done", records._now()
+
+    return store
+
+
+def rerender(ctx: Context, creative_id: str) -> tuple[bytes, bool]:
+    """Make a creative again from its lineage alone (model, adapter, prompt and negative prompt,
+    seeds, bucket, steps, guidance, copy, logo) and say whether the bytes equal the stored ones."""
+    with ctx.db() as s:
+        row = s.get(records.Creative, creative_id)
+        if row is None:
+            raise LookupError(f"no creative {creative_id!r}")
+        spec = campaign_spec(s.get(records.Campaign, row.campaign_id))
+    if not row.image_key:
+        raise LookupError(f"creative {creative_id} is text only ({row.placement}); nothing to render")
+    lineage = Lineage.of(row.lineage)
+    gen = lineage.generation
+    backgrounds = image_model_for(lineage.image_model.model_dump(), ctx).generate(
+        lineage.prompt.image, negative=lineage.prompt.negative, seeds=lineage.image_batch_seeds, size=gen.bucket,
+        steps=gen.image_steps, guidance=gen.guidance,
+    )
+    logo = ctx.storage.get(lineage.logo_key) if lineage.logo_key else None
+    data = layout(row.copy, placement(row.placement), spec, backgrounds[lineage.variant], logo)
+    return data, data == ctx.storage.get(row.image_key)
