@@ -6,9 +6,11 @@ regenerate or shorten) and again before export. Rule names match `editorial` in 
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from difflib import SequenceMatcher
 
 from adgen.linebreak import display_width, shorten  # noqa: F401  (copy is shortened through this module)
+from adgen.languages import language_problem
 from adgen.platforms import Placement, TextField
 
 # Punctuation rules hold for full-width forms too (！ is an exclamation mark): read them as ASCII.
@@ -59,8 +61,12 @@ def banned_terms_in(text: str, banned: list[str]) -> list[str]:
     return found
 
 
-def check_text(text: str, field: TextField, placement: Placement, banned: list[str], brand_name: str = "") -> list[str]:
-    """Everything wrong with one text of a field: length, lint and banned terms."""
+def check_text(
+    text: str, field: TextField, placement: Placement, banned: list[str], brand_name: str = "", *,
+    language: str = "en", keep: Sequence[str] = (),
+) -> list[str]:
+    """Everything wrong with one text of a field: length, lint, banned terms, and the language
+    (`keep`: product and brand names, kept as written in any script and not judged)."""
     issues = []
     if not text.strip():
         return ["empty"]
@@ -72,6 +78,10 @@ def check_text(text: str, field: TextField, placement: Placement, banned: list[s
         issues.append("only letters, digits and hyphens, no spaces" if field.role == "path" else f"must match {field.pattern}")
     issues += lint_text(text, placement.rules, headline=field.role == "headline", allowed_caps=set(brand_name.split()))
     issues += [f"banned term {t!r}" for t in banned_terms_in(text, banned)]
+    if field.role not in ("path", "business_name"):  # URL paths and the brand's name are not prose
+        problem = language_problem(text, language, (brand_name, *keep))
+        # The reason never says "limit": a text in the wrong language is written again, not shortened.
+        issues += [problem] if problem else []
     return issues
 
 
@@ -82,7 +92,10 @@ def near_duplicate(a: str, b: str, threshold: float = 0.88) -> bool:
     return na == nb or SequenceMatcher(None, na, nb).ratio() >= threshold
 
 
-def check_copy(copy: dict[str, list[str]], placement: Placement, banned: list[str], brand_name: str = "") -> dict:
+def check_copy(
+    copy: dict[str, list[str]], placement: Placement, banned: list[str], brand_name: str = "", *,
+    language: str = "en", keep: Sequence[str] = (),
+) -> dict:
     """Check a creative's whole copy against its placement: per text, per field and per ad.
 
     Returns {"ok": bool, "issues": [readable strings], "fields": {name: [{"text", "width", "max", "issues"}]}}.
@@ -98,7 +111,7 @@ def check_copy(copy: dict[str, list[str]], placement: Placement, banned: list[st
             if field.choices:
                 issues = [] if text in placement.cta_choices else [f"not one of {', '.join(placement.cta_choices)}"]
             else:
-                issues = check_text(text, field, placement, banned, brand_name)
+                issues = check_text(text, field, placement, banned, brand_name, language=language, keep=keep)
                 if any(near_duplicate(text, other) for other in texts[:i]):
                     issues.append("repeats another text of this field")
             rows.append(

@@ -16,6 +16,7 @@ from PIL import Image
 from adgen import __version__, records
 from adgen.compliance import check_copy
 from adgen.context import Context, campaign_logo, campaign_spec
+from adgen.languages import LanguageError, cta_label
 from adgen.lineage import Generation, Lineage, ModelUsed, Prompts
 from adgen.platforms import Placement, placement, registry
 from adgen.prompts import NEGATIVE_IMAGE_PROMPT, copy_messages, image_prompt
@@ -34,16 +35,32 @@ def image_seeds(job: records.Job) -> list[int]:
 
 
 def layout(texts: dict[str, list[str]], placement_: Placement, spec: CampaignSpec, background: Image.Image,
-           logo: bytes | None) -> bytes:
-    """The finished creative for one placement as PNG bytes: layout by the renderer, never by the model."""
+           logo: bytes | None, language: str = "en") -> bytes:
+    """The finished creative for one placement as PNG bytes: layout by the renderer, never by the model.
+    `language` is the audience's: the button shows the call to action in it (the copy keeps the
+    platform's English value, which is what exports send)."""
     image = placement_.image
     logo_image = Image.open(io.BytesIO(logo)) if logo else None
     canvas = render_creative(
         background, width=image.width, height=image.height, headline=placement_.first_text("headline", texts),
-        cta=placement_.first_text("cta", texts), colors=spec.brand.colors, logo=logo_image, brand_name=spec.brand.name,
-        safe_top=image.safe_top, safe_bottom=image.safe_bottom,
+        cta=drawn_cta(placement_.first_text("cta", texts), language), colors=spec.brand.colors, logo=logo_image,
+        brand_name=spec.brand.name, safe_top=image.safe_top, safe_bottom=image.safe_bottom, language=language,
+        brand_fonts=spec.brand.faces(),
     )
     return encode_png(canvas)
+
+
+def drawn_cta(cta: str, language: str) -> str:
+    """The call to action as the button shows it: the platform's label in the audience's language;
+    a label without a translation (written text, not a platform value) is drawn as written."""
+    try:
+        return cta_label(cta, language) if cta else cta
+    except LanguageError:
+        return cta
+
+
+def audience_language(spec: CampaignSpec, audience: str) -> str:
+    return next((a.language for a in spec.audiences if a.name == audience), "en")
 
 
 def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
@@ -102,11 +119,13 @@ def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
                 buf = io.BytesIO()
                 background.save(buf, format="PNG")
                 ctx.storage.put(background_key, buf.getvalue(), "image/png")
-                ctx.storage.put(image_key, layout(copy.texts, placement_, spec, background, logo), "image/png")
+                ctx.storage.put(image_key, layout(copy.texts, placement_, spec, background, logo, audience.language),
+                                "image/png")
             rows.append(records.Creative(
                 id=f"{job.id}-{v}", campaign_id=job.campaign_id, job_id=job.id, variant=v, product=product.name,
                 audience=audience.name, placement=placement_.name, status="pending", copy=copy.texts,
-                compliance=check_copy(copy.texts, placement_, spec.brand.banned_terms, spec.brand.name),
+                compliance=check_copy(copy.texts, placement_, spec.brand.banned_terms, spec.brand.name,
+                                      language=audience.language, keep=(product.name,)),
                 lineage=lineages[v].record(), image_key=image_key, background_key=background_key,
                 width=placement_.image.width if placement_.image else None,
                 height=placement_.image.height if placement_.image else None,
@@ -139,5 +158,6 @@ def rerender(ctx: Context, creative_id: str) -> tuple[bytes, bool]:
         steps=gen.image_steps, guidance=gen.guidance,
     )
     logo = ctx.storage.get(lineage.logo_key) if lineage.logo_key else None
-    data = layout(row.copy, placement(row.placement), spec, backgrounds[lineage.variant], logo)
+    data = layout(row.copy, placement(row.placement), spec, backgrounds[lineage.variant], logo,
+                  audience_language(spec, row.audience))
     return data, data == ctx.storage.get(row.image_key)

@@ -42,6 +42,15 @@ class Brand(Strict):
         description="Brand colours as #RRGGBB: primary (dark), light, accent.",
     )
     logo: Path | None = Field(None, description="PNG or JPEG logo, relative to the working folder or the spec file.")
+    fonts: list[Path] = Field(
+        [], description="The brand's own TrueType/OpenType font files, tried before the bundled fonts; paths as logo."
+    )
+
+    def faces(self) -> tuple:
+        """The brand's fonts as faces for the renderer (adgen.fonts.Face), in the order given."""
+        from adgen.fonts import brand_faces
+
+        return brand_faces(self.fonts) if self.fonts else ()
 
     @field_validator("colors")
     @classmethod
@@ -177,14 +186,26 @@ def parse_spec(data: object, source: str = "spec", base_dir: Path | None = None)
         elif err["type"] == "extra_forbidden":
             msg = "is not a known field"
         raise SpecError(f"{source}: {where}: {msg}") from None
-    logo = spec.brand.logo
-    if logo is not None:
-        candidates = [logo] if logo.is_absolute() else [Path.cwd() / logo] + ([base_dir / logo] if base_dir else [])
-        found = next((p for p in candidates if p.is_file()), None)
-        if found is None:
-            raise SpecError(f"{source}: brand.logo: file {str(logo)!r} does not exist")
-        spec.brand.logo = found.resolve()
+    if spec.brand.logo is not None:
+        spec.brand.logo = _found(spec.brand.logo, base_dir, source, "brand.logo")
+    for i, font in enumerate(spec.brand.fonts):
+        spec.brand.fonts[i] = _found(font, base_dir, source, f"brand.fonts[{i}]")
+    if spec.brand.fonts:
+        from adgen.fonts import FontError
+
+        try:
+            spec.brand.faces()
+        except FontError as e:
+            raise SpecError(f"{source}: brand.fonts: {e}") from None
     return spec
+
+
+def _found(path: Path, base_dir: Path | None, source: str, where: str) -> Path:
+    candidates = [path] if path.is_absolute() else [Path.cwd() / path] + ([base_dir / path] if base_dir else [])
+    found = next((p for p in candidates if p.is_file()), None)
+    if found is None:
+        raise SpecError(f"{source}: {where}: file {str(path)!r} does not exist")
+    return found.resolve()
 
 
 def load_spec(path: str | Path) -> CampaignSpec:

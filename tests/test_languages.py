@@ -63,7 +63,8 @@ def test_latin_languages_are_told_apart_only_when_sure():
 
 
 def test_every_cta_label_is_translated_and_drawable():
-    labels = {label for cta_list in registry().cta_lists.values() for label in cta_list}
+    labels = {label for place in registry().placements.values() for label in place.cta_choices}
+    assert labels
     for language in supported_languages():
         for label in labels:
             drawn = cta_label(label, language)
