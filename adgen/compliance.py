@@ -9,8 +9,8 @@ import unicodedata
 from collections.abc import Sequence
 from difflib import SequenceMatcher
 
-from adgen.linebreak import display_width, shorten  # noqa: F401  (copy is shortened through this module)
 from adgen.languages import language_problem
+from adgen.linebreak import display_width, shorten  # noqa: F401  (copy is shortened through this module)
 from adgen.platforms import Placement, TextField
 
 # Punctuation rules hold for full-width forms too (！ is an exclamation mark): read them as ASCII.

@@ -68,7 +68,7 @@ def create_campaign(spec: CampaignSpec, ctx: Context, progress=None) -> str:
 
     from adgen.models import resolve_model
 
-    for i, audience in enumerate(spec.audiences):  # before a model is built or anything is stored
+    for i, audience in enumerate(spec.audiences if spec.copy_by == "model" else ()):  # before anything is stored
         try:
             check_text_model(spec.models.text, audience.language, f"audiences[{i}].language")
         except LanguageError as e:

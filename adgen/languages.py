@@ -105,7 +105,7 @@ def check_text_model(model: str, language: str, where: str = "language") -> None
         raise LanguageError(
             f"{where}: {tag!r}: the default model writes English only; use a model folder or hub id of a "
             f"multilingual instruct model as models.text (e.g. {MULTILINGUAL_MODEL}), "
-            "or write the copy through edits (adgen review edit)"
+            "or set copy_by: edits and write the copy with adgen review edit"
         )
 
 

@@ -27,8 +27,8 @@ from typing import Literal
 
 from PIL import Image
 
-from adgen.palette import Palette, palette_of
 from adgen.fonts import Face
+from adgen.palette import Palette, palette_of
 from adgen.typeset import (
     SMALLEST_FONT,
     Setting,

@@ -76,14 +76,17 @@ def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
         text_ref, image_ref = campaign.text_model, campaign.image_model
     product = next(p for p in spec.products if p.name == job.product)
     audience = next(a for a in spec.audiences if a.name == job.audience)
+    # Copy written through edits starts as English drafts; the creative is still set and checked in
+    # the audience's language, so a draft shows as failing checks until a reviewer replaces it.
+    drafting = audience.model_copy(update={"language": "en"}) if spec.copy_by == "edits" else audience
     placement_ = placement(job.placement)
 
     text_prompts = {
-        name: copy_messages(spec.brand, product, audience, placement_, f)
+        name: copy_messages(spec.brand, product, drafting, placement_, f)
         for name, f in placement_.fields.items() if f.written
     }
     copies = write_copy(
-        text_model_for(text_ref, ctx), brand=spec.brand, product=product, audience=audience, placement=placement_,
+        text_model_for(text_ref, ctx), brand=spec.brand, product=product, audience=drafting, placement=placement_,
         variants=job.variants, seed=job.seed,
     )
     backgrounds: list[Image.Image | None] = [None] * job.variants

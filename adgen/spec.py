@@ -6,7 +6,7 @@ names the field and what would be valid.
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -127,6 +127,11 @@ class CampaignSpec(Strict):
     seed: int = Field(0, ge=0, description="Seed for every random choice; the same spec and seed give the same creatives.")
     models: Models = Models()
     adapters: Adapters = Adapters()
+    copy_by: Literal["model", "edits"] = Field(
+        "model",
+        description="'model': the text model writes the copy in each audience's language; 'edits': it writes English "
+        "drafts that reviewers replace (adgen review edit), for languages the text model does not write.",
+    )
 
     @field_validator("campaign")
     @classmethod
