@@ -32,7 +32,7 @@ demo: $(VENV)/.installed
 	$(BIN)/adgen review approve $$ID --all --reviewer demo; \
 	rm -rf $(DEMO)/export; \
 	$(BIN)/adgen campaign export $$ID --out $(DEMO)/export; \
-	echo "open $(DEMO)/report.html to see every creative; the approved bundle is in $(DEMO)/export"
+	echo "open $(DEMO)/report.html to see every creative; the approved bundle and a folder per ad platform (google, meta, linkedin, x) are in $(DEMO)/export"
 
 test: $(VENV)/.installed browser
 	$(BIN)/python -m pytest -q

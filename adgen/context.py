@@ -32,8 +32,10 @@ class Context:
 
 
 def campaign_spec(campaign: records.Campaign) -> CampaignSpec:
-    """The spec a campaign was recorded with, as the user wrote it (without the stored logo key)."""
-    return CampaignSpec.model_validate({k: v for k, v in campaign.spec.items() if k != "logo_key"})
+    """The spec a campaign was recorded with, as the user wrote it (without the stored logo key).
+    Checks added since it was recorded (product URLs) are left to the commands that need them."""
+    return CampaignSpec.model_validate({k: v for k, v in campaign.spec.items() if k != "logo_key"},
+                                       context={"stored": True})
 
 
 def campaign_logo(campaign: records.Campaign, ctx: Context) -> tuple[str | None, bytes | None]:

@@ -1,11 +1,14 @@
 """Export a campaign's creatives as a bundle: creatives.json, creatives.csv and the images.
 
 Only approved creatives export unless asked otherwise (`status="any"` makes a preview bundle).
-Every entry is flagged `ai_generated: true` and carries its provenance. The bundle is written to a
-temporary folder beside the target and renamed into place, so a failed export leaves nothing.
+Every entry is flagged `ai_generated: true`, carries its provenance and its final (UTM-tagged)
+landing URL; every image carries XMP and a signed C2PA manifest (adgen/provenance.py). Beside the
+generic bundle, each ad platform the campaign has placements on gets a folder with the file its bulk
+tool imports and the images at every size (adgen/bulk.py). Everything that can fail (URLs, logo,
+layout at every size, signing) is checked before anything is written; the bundle is then written to
+a temporary folder beside the target and renamed into place, so a failed export leaves nothing.
 """
 
-import csv
 import json
 import shutil
 import tempfile
@@ -13,10 +16,15 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from adgen import records
+from adgen import bulk, records
 from adgen.compliance import check_copy
 from adgen.context import Context, campaign_spec
+from adgen.csvfile import write_csv
+from adgen.lineage import Lineage
+from adgen.pipeline import layout
 from adgen.platforms import placement
+from adgen.provenance import ProvenanceError, Signer, credentials
+from adgen.spec import CampaignSpec
 
 STATUSES = ("approved", "pending", "rejected", "any")
 
@@ -50,6 +58,22 @@ def export_campaign(ctx: Context, campaign_id: str, out: Path, status: str = "ap
             if not result["ok"]:
                 raise ExportError(f"creative {row.id} no longer passes its checks ({result['issues'][0]})")
 
+    creatives = [bulk.Creative(r.id, r.product, r.audience, r.placement, r.copy) for r in rows]
+    logo_key = campaign.spec.get("logo_key")
+    try:
+        urls = bulk.final_urls(spec, creatives)
+        if bulk.needs_logo(creatives) and logo_key is None:
+            raise bulk.BulkError("brand.logo: Performance Max asset groups need a logo; add one to the brand")
+        signer = Signer(credentials(ctx.settings))
+        logo = ctx.storage.get(logo_key) if logo_key else None
+        images = _signed_images(ctx, spec, rows, creatives, logo, signer)
+        square_logo = None
+        if logo is not None and bulk.needs_logo(creatives):
+            square_logo = signer.sign(bulk.square_logo(logo, spec.brand.colors), title="logo",
+                                      generation={"brand": spec.brand.name}, ingredients={"brand logo": logo})
+    except (bulk.BulkError, ProvenanceError) as e:
+        raise ExportError(str(e)) from None
+
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
@@ -59,40 +83,39 @@ def export_campaign(ctx: Context, campaign_id: str, out: Path, status: str = "ap
             image = None
             if row.image_key:
                 image = f"images/{row.id}.png"
-                (tmp / image).write_bytes(ctx.storage.get(row.image_key))
-            lineage = row.lineage
+                (tmp / image).write_bytes(images[(row.id, row.width, row.height)])
+            lineage = Lineage.of(row.lineage)
             decisions = reviews.get(row.id, [])
             approver = next((r.reviewer for r in reversed(decisions) if r.action == "approve"), None)
             entries.append({
                 "id": row.id, "campaign": campaign.name, "campaign_id": campaign_id, "product": row.product,
                 "audience": row.audience, "placement": row.placement, "status": row.status, "copy": row.copy,
-                "image": image, "width": row.width, "height": row.height, "ai_generated": True,
+                "image": image, "width": row.width, "height": row.height, "final_url": urls.get(row.id),
+                "ai_generated": True,
                 "compliance": {"ok": row.compliance["ok"], "issues": row.compliance["issues"]},
                 "lineage": {
-                    "seed": lineage["seed"], "image_seed": lineage["image_seed"], "prompt": lineage["prompt"],
-                    "text_model": lineage["text_model"], "image_model": lineage["image_model"],
-                    "text_adapter": lineage["text_adapter"], "image_adapter": lineage["image_adapter"],
-                    "generation": lineage["generation"], "fixes": lineage["fixes"],
+                    "seed": lineage.seed, "image_seed": lineage.image_seed,
+                    "prompt": lineage.prompt.model_dump(mode="json"),
+                    "text_model": lineage.record()["text_model"], "image_model": lineage.record()["image_model"],
+                    "text_adapter": lineage.text_adapter, "image_adapter": lineage.image_adapter,
+                    "generation": lineage.generation.model_dump(mode="json"), "fixes": lineage.fixes,
                     "reviewer": approver,
                     "edits": [{"reviewer": r.reviewer, "before": r.before, "after": r.after} for r in decisions if r.action == "edit"],
-                    "adgen_version": lineage["adgen_version"],
+                    "adgen_version": lineage.adgen_version,
                 },
             })
         (tmp / "creatives.json").write_text(json.dumps(entries, indent=2, ensure_ascii=False))
         fields = sorted({name for e in entries for name in e["copy"]})
-        with (tmp / "creatives.csv").open("w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["id", "campaign", "product", "audience", "placement", "status", "image", "width",
-                             "height", "ai_generated", "seed", "text_model", "image_model", "reviewer"]
-                            + [f"copy.{n}" for n in fields])
-            for e in entries:
-                lin = e["lineage"]
-                writer.writerow(
-                    [e["id"], e["campaign"], e["product"], e["audience"], e["placement"], e["status"], e["image"] or "",
-                     e["width"] or "", e["height"] or "", "true", lin["seed"], lin["text_model"]["ref"],
-                     (lin["image_model"] or {}).get("ref", ""), lin["reviewer"] or ""]
-                    + [" | ".join(e["copy"].get(n, [])) for n in fields]
-                )
+        write_csv(
+            tmp / "creatives.csv",
+            ["id", "campaign", "product", "audience", "placement", "status", "image", "width", "height", "final_url",
+             "ai_generated", "seed", "text_model", "image_model", "reviewer"] + [f"copy.{n}" for n in fields],
+            ([e["id"], e["campaign"], e["product"], e["audience"], e["placement"], e["status"], e["image"] or "",
+              e["width"] or "", e["height"] or "", e["final_url"] or "", "true", e["lineage"]["seed"],
+              e["lineage"]["text_model"]["ref"], (e["lineage"]["image_model"] or {}).get("ref", ""),
+              e["lineage"]["reviewer"] or ""] + [" | ".join(e["copy"].get(n, [])) for n in fields] for e in entries),
+        )
+        bulk.write_platform_folders(tmp, spec, creatives, urls, images, square_logo, preview=status != "approved")
         if out.exists():
             out.rmdir()
         tmp.rename(out)
@@ -100,3 +123,29 @@ def export_campaign(ctx: Context, campaign_id: str, out: Path, status: str = "ap
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return entries
+
+
+def _signed_images(ctx: Context, spec: CampaignSpec, rows, creatives: list, logo: bytes | None,
+                   signer: Signer) -> dict[tuple[str, int, int], bytes]:
+    """Every exported image of every creative, at every size, XMP-marked and C2PA-signed."""
+    images = {}
+    for row, c in zip(rows, creatives, strict=True):
+        if not row.image_key:
+            continue
+        sizes = bulk.all_sizes(c, ctx.storage.get(row.image_key), ctx.storage.get(row.background_key), spec, logo, layout)
+        lineage = Lineage.of(row.lineage)
+        models = (("text", lineage.text_model), ("image", lineage.image_model))
+        adapters = (("text", lineage.text_adapter), ("image", lineage.image_adapter))
+        for (width, height), png in sizes.items():
+            generation = {
+                "creative": row.id, "campaign": lineage.campaign, "size": f"{width}x{height}",
+                "models": {kind: {"ref": m.ref, "hash": m.hash} for kind, m in models if m},
+                "adapters": {kind: {"ref": a["ref"], "version": a.get("version"), "hash": a["hash"]}
+                             for kind, a in adapters if a},
+                "seed": lineage.seed, "image_seed": lineage.image_seed, "adgen_version": lineage.adgen_version,
+            }
+            images[(row.id, width, height)] = signer.sign(
+                png, title=bulk.image_name(row.id, width, height), generation=generation,
+                ingredients={"brand logo": logo} if logo else {},
+            )
+    return images

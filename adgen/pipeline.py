@@ -35,14 +35,16 @@ def image_seeds(job: records.Job) -> list[int]:
 
 
 def layout(texts: dict[str, list[str]], placement_: Placement, spec: CampaignSpec, background: Image.Image,
-           logo: bytes | None, language: str = "en") -> bytes:
+           logo: bytes | None, size: tuple[int, int] | None = None, *, language: str = "en") -> bytes:
     """The finished creative for one placement as PNG bytes: layout by the renderer, never by the model.
+    `size` is one of the placement's other sizes (its `also` list); default the primary size.
     `language` is the audience's: the button shows the call to action in it (the copy keeps the
     platform's English value, which is what exports send)."""
     image = placement_.image
+    width, height = size or (image.width, image.height)
     logo_image = Image.open(io.BytesIO(logo)) if logo else None
     canvas = render_creative(
-        background, width=image.width, height=image.height, headline=placement_.first_text("headline", texts),
+        background, width=width, height=height, headline=placement_.first_text("headline", texts),
         cta=drawn_cta(placement_.first_text("cta", texts), language), colors=spec.brand.colors, logo=logo_image,
         brand_name=spec.brand.name, safe_top=image.safe_top, safe_bottom=image.safe_bottom, language=language,
         brand_fonts=spec.brand.faces(),
@@ -58,9 +60,6 @@ def drawn_cta(cta: str, language: str) -> str:
     except LanguageError:
         return cta
 
-
-def audience_language(spec: CampaignSpec, audience: str) -> str:
-    return next((a.language for a in spec.audiences if a.name == audience), "en")
 
 
 def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
@@ -122,7 +121,7 @@ def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
                 buf = io.BytesIO()
                 background.save(buf, format="PNG")
                 ctx.storage.put(background_key, buf.getvalue(), "image/png")
-                ctx.storage.put(image_key, layout(copy.texts, placement_, spec, background, logo, audience.language),
+                ctx.storage.put(image_key, layout(copy.texts, placement_, spec, background, logo, language=audience.language),
                                 "image/png")
             rows.append(records.Creative(
                 id=f"{job.id}-{v}", campaign_id=job.campaign_id, job_id=job.id, variant=v, product=product.name,
@@ -162,5 +161,5 @@ def rerender(ctx: Context, creative_id: str) -> tuple[bytes, bool]:
     )
     logo = ctx.storage.get(lineage.logo_key) if lineage.logo_key else None
     data = layout(row.copy, placement(row.placement), spec, backgrounds[lineage.variant], logo,
-                  audience_language(spec, row.audience))
+                  language=spec.language_of(row.audience))
     return data, data == ctx.storage.get(row.image_key)

@@ -84,6 +84,12 @@ class Placement(BaseModel):
         """The first text of the first field with this role that has one ("" when none has)."""
         return next((texts[f.name][0] for f in self.fields.values() if f.role == role and texts.get(f.name)), "")
 
+    def role_texts(self, role: Role, texts: dict[str, list[str]], nth: int = 1) -> list[str]:
+        """The texts of the `nth` field with this role, in the registry's field order (RSA path 1 and
+        path 2, Performance Max headline and long headline); [] when there is no such field."""
+        fields = [f.name for f in self.fields.values() if f.role == role]
+        return texts.get(fields[nth - 1], []) if nth <= len(fields) else []
+
 
 class Registry(BaseModel):
     model_config = ConfigDict(frozen=True)

@@ -1,4 +1,5 @@
-"""The records: brands, campaigns, jobs, creatives, reviews and the web app's accounts, in SQLAlchemy 2.
+"""The records: brands, campaigns, jobs, creatives, reviews, results from the ad platforms and the web
+app's accounts, in SQLAlchemy 2.
 
 SQLite under ADGEN_HOME by default; ADGEN_DATABASE_URL selects another database (PostgreSQL in
 production). A creative row carries its whole lineage, so it can be explained and re-rendered.
@@ -9,11 +10,12 @@ older revision is refused until `adgen db upgrade` migrates it.
 """
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from sqlalchemy import (
     JSON,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -29,7 +31,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 from adgen.settings import Settings
 
-SCHEMA_REVISION = "0003"  # the newest file in adgen/migrations/versions; a test keeps them in step
+SCHEMA_REVISION = "0005"  # the newest file in adgen/migrations/versions; a test keeps them in step
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -136,6 +138,27 @@ class Review(Base):
     before: Mapped[dict | None]
     after: Mapped[dict | None]
     created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class Result(Base):
+    """What one creative did on an ad platform over a date range: one row of a platform's export."""
+
+    __tablename__ = "results"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    creative_id: Mapped[str] = mapped_column(ForeignKey("creatives.id"), index=True)
+    platform: Mapped[str] = mapped_column(String(20))  # google, meta, linkedin, x
+    ad: Mapped[str] = mapped_column(String(500))  # the ad name or final URL the row was matched on
+    date_start: Mapped[date]
+    date_end: Mapped[date]
+    impressions: Mapped[int] = mapped_column(Integer)
+    clicks: Mapped[int] = mapped_column(Integer)
+    conversions: Mapped[int] = mapped_column(Integer)
+    spend: Mapped[float | None] = mapped_column(Float)
+    file_hash: Mapped[str] = mapped_column(String(64), index=True)  # sha256 of the imported file
+    line: Mapped[int] = mapped_column(Integer)  # the row's line in that file
+    imported_at: Mapped[datetime] = mapped_column(default=_now)
 
 
 class User(Base):

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from adgen import records
 from adgen.compliance import check_copy
 from adgen.context import Context, campaign_logo, campaign_spec
-from adgen.pipeline import audience_language, layout
+from adgen.pipeline import layout
 from adgen.platforms import placement
 
 
@@ -84,13 +84,13 @@ def edit(ctx: Context, creative_id: str, field: str, index: int, text: str, revi
             values[index] = text.strip()
         campaign = s.get(records.Campaign, row.campaign_id)
         spec = campaign_spec(campaign)
-        language = audience_language(spec, row.audience)
+        language = spec.language_of(row.audience)
         compliance = check_copy(texts, place, spec.brand.banned_terms, spec.brand.name, language=language,
                                 keep=(row.product,))
         if row.background_key:
             background = Image.open(io.BytesIO(ctx.storage.get(row.background_key)))
             _, logo = campaign_logo(campaign, ctx)
-            ctx.storage.put(row.image_key, layout(texts, place, spec, background, logo, language), "image/png")
+            ctx.storage.put(row.image_key, layout(texts, place, spec, background, logo, language=language), "image/png")
         row.copy, row.compliance, row.status = texts, compliance, "pending"
         s.add(records.Review(creative_id=row.id, action="edit", reviewer=reviewer, before=before, after=texts))
         return compliance

@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     torch_threads: int | None = Field(default=None, ge=1, description="torch CPU threads per process; default: one per core. `adgen worker` sets it per child. Images are byte-identical between runs only at the same thread count.")
     device: str | None = Field(default=None, description="torch device for models (cpu, cuda, cuda:1); default: cuda when present.")
     broker_url: str | None = Field(default=None, description="Celery broker (redis://host:6379/0): campaigns run on `adgen worker` processes; default: in-process.")
+    c2pa_cert: Path | None = Field(default=None, description="PEM certificate chain (signer first, then intermediates) that signs the C2PA manifest of every exported image; default: the local test chain `adgen init` makes under home (for testing only, trusted by no one).")
+    c2pa_key: Path | None = Field(default=None, description="PEM private key of c2pa_cert; set both or neither.")
+    c2pa_alg: str = Field(default="es256", description="Signing algorithm of c2pa_key (es256, es384, ps256, ed25519, ...).")
     job_time_limit: int = Field(default=1800, ge=10, description="Seconds one job may run on a worker before it is killed; the broker's redelivery timeout and the reconciler are derived from it.")
 
     def model_post_init(self, _context) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from adgen.platforms import registry
 
@@ -65,7 +65,22 @@ class Product(Strict):
     name: NonEmpty = Field(description="Product name; the copy names it.")
     description: str = Field("", description="One or two sentences about the product.")
     benefits: list[NonEmpty] = Field([], description="Short benefit phrases, e.g. 'low acid'.")
-    url: str | None = Field(None, description="Landing page.")
+    url: str | None = Field(None, description="Landing page (http or https); exports add UTM parameters from `tracking`. "
+                                              "Required to export for a placement on an ad platform.")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str | None, info: ValidationInfo) -> str | None:
+        from adgen.landing import URLError, check_url
+
+        # A campaign stored before URLs were checked still loads (review, report); its export then
+        # fails naming the product, so nothing is lost and nothing bad is exported.
+        if url is None or (info.context or {}).get("stored"):
+            return url
+        try:
+            return check_url(url)
+        except URLError as e:
+            raise ValueError(str(e)) from None
 
 
 class Audience(Strict):
@@ -117,6 +132,28 @@ class Adapters(Strict):
         return ref
 
 
+class Tracking(Strict):
+    """UTM parameters added to every creative's landing URL. Values may name {platform} (google,
+    meta, linkedin, x), {campaign}, {audience}, {product} (slugged), {placement} and {creative} (its id);
+    an empty value leaves the parameter out."""
+
+    utm_source: str = Field("{platform}", description="Where the click came from; default: the platform.")
+    utm_medium: str = Field("paid", description="Kind of traffic; default: paid.")
+    utm_campaign: str = Field("{campaign}", description="Default: the campaign slug.")
+    utm_term: str = Field("{audience}", description="Default: the audience slug.")
+    utm_content: str = Field("{creative}", description="Default: the creative id, so reports join back to it.")
+
+    @field_validator("*")
+    @classmethod
+    def _placeholders(cls, value: str) -> str:
+        from adgen.landing import URLError, check_template
+
+        try:
+            return check_template(value)
+        except URLError as e:
+            raise ValueError(str(e)) from None
+
+
 class CampaignSpec(Strict):
     campaign: str = Field(description="Campaign name, a slug, e.g. spring-launch.")
     brand: Brand
@@ -132,6 +169,11 @@ class CampaignSpec(Strict):
         description="'model': the text model writes the copy in each audience's language; 'edits': it writes English "
         "drafts that reviewers replace (adgen review edit), for languages the text model does not write.",
     )
+    tracking: Tracking = Field(Tracking(), description="UTM parameters of the exported landing URLs.")
+
+    def language_of(self, audience: str) -> str:
+        """The BCP 47 language of the audience named `audience` ("en" for one the spec no longer has)."""
+        return next((a.language for a in self.audiences if a.name == audience), "en")
 
     @field_validator("campaign")
     @classmethod

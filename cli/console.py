@@ -30,12 +30,14 @@ def user_errors(fn):
         from adgen.export import ExportError
         from adgen.models import ModelError
         from adgen.records import SchemaError
+        from adgen.results import ResultsError
         from adgen.review import ReviewError
         from adgen.spec import SpecError
 
         try:
             return fn(*args, **kwargs)
-        except (SpecError, ModelError, ReviewError, ExportError, AdapterError, LookupError, SchemaError) as e:
+        except (SpecError, ModelError, ReviewError, ExportError, AdapterError, LookupError, SchemaError,
+                ResultsError) as e:
             console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 

@@ -97,14 +97,25 @@ def finetune_text(
     resume: bool = typer.Option(False, help="Continue from the latest checkpoint in the run folder."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip malformed rows (each is reported) instead of stopping."),
     promote: bool = typer.Option(True, help="Point BRAND/text@latest at the new version."),
+    preference: bool = typer.Option(False, "--preference", help="Preference tuning (DPO) on chosen/rejected pairs from "
+                                    "--from-results and/or --from-reviews, on the brand's current text adapter."),
+    from_results: list[str] = typer.Option(None, "--from-results", help="With --preference: a campaign whose imported "
+                                           "results give pairs (repeatable)."),
 ):
-    """Train a brand text LoRA (transformers + peft + accelerate) and register it as BRAND/text@vN."""
+    """Train a brand text LoRA (transformers + peft + accelerate) and register it as BRAND/text@vN;
+    with --preference, tune it toward what won with TRL's DPOTrainer."""
     from finetune.checkpoints import refuse_unfinished
     from finetune.config import TextConfig, load_recipe
     from finetune.data import DataError, read_text_data
     from finetune.text import train_text
 
     ctx = context()
+    if preference or from_results:
+        if not preference:
+            raise DataError("--from-results goes with --preference")
+        if data or campaign or skip_bad:
+            raise DataError("--preference takes its pairs from --from-results and --from-reviews, not --data, --campaign or --skip-bad")
+        return _preference(ctx, brand, from_results or [], from_reviews, base, config, work, resume, promote)
     recipe, recipe_base = load_recipe(config, TextConfig, "text")
     if bool(data) == from_reviews:
         raise DataError("give --data FILE or --from-reviews")
@@ -134,6 +145,59 @@ def finetune_text(
     _register(ctx, work / "adapter", brand=brand, kind="text", base=base_ref, config=recipe, metrics=metrics,
               dataset={"hash": dataset.hash, "size": len(dataset.examples), "negatives": dataset.negatives,
                        "source": "reviews" if from_reviews else str(data)},
+              promote=promote, work=work)
+
+
+def _preference(ctx, brand: str, from_results: list[str], from_reviews: bool, base: str | None, config: Path | None,
+                work: Path | None, resume: bool, promote: bool) -> None:
+    """Pairs from results and reviews -> the run folder's pairs.jsonl -> DPO -> BRAND/text@vN."""
+    import hashlib
+
+    from adgen.adapters import AdapterError, check_base, fetch, resolve
+    from finetune.checkpoints import refuse_unfinished
+    from finetune.config import PreferenceConfig, load_recipe
+    from finetune.data import DataError
+    from finetune.pairs import result_pairs, review_pairs, write_pairs
+    from finetune.preference import train_preference
+
+    if not from_results and not from_reviews:
+        raise DataError("--preference: give --from-results CAMPAIGN (repeatable) and/or --from-reviews")
+    recipe, recipe_base = load_recipe(config, PreferenceConfig, "preference")
+    base_ref = _base(base or recipe_base, "text", ctx.settings)
+    try:
+        current = resolve(ctx.storage, f"{brand}/text@latest")
+    except AdapterError:  # the brand has no text adapter yet: a new LoRA on the base
+        current = None
+    if current is not None:
+        check_base(current, {"ref": base_ref.ref, "hash": base_ref.hash}, "--base")
+    work = work or ctx.settings.home / "finetune" / f"{brand}-preference"
+    refuse_unfinished(work, resume)
+    pairs = result_pairs(ctx, brand, from_results) if from_results else []
+    n_results = len(pairs)
+    if from_reviews:
+        pairs += review_pairs(ctx, brand)
+    if not pairs:
+        raise DataError("--preference: no pairs: no cell has a significantly better creative in the results, and no "
+                        "reviewed cell has an approved and a rejected creative or an edit")
+    path = work / "pairs.jsonl"
+    write_pairs(pairs, path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    console.print(f"{n_results} pairs from results and {len(pairs) - n_results} from reviews -> {path}")
+    adapter = fetch(ctx.storage, current.lineage(), ctx.settings.home / "cache" / "adapters") if current else None
+    quiet_model_loading()
+    metrics = _train_with_bar(
+        lambda progress: train_preference(pairs, brand, base_ref, adapter, recipe, work, resume=resume, progress=progress),
+        f"preference tuning {brand}", recipe.steps,
+    )
+    b, a = metrics["held_out_before"], metrics["held_out_after"]
+    console.print(f"held-out preference accuracy {b['preference_accuracy']:.0%} -> {a['preference_accuracy']:.0%}, "
+                  f"reward margin {a['reward_margin']}, KL to the reference {a['kl_per_token']} per token "
+                  f"({metrics['held_out_pairs']} held-out pairs)")
+    sources = sorted({p["source"] for p in pairs})
+    _register(ctx, work / "adapter", brand=brand, kind="text", base=base_ref, config=recipe, metrics=metrics,
+              dataset={"hash": digest, "size": len(pairs), "source": "preference pairs: " + ", ".join(sources),
+                       "method": "dpo", "on": current.ref if current else None,
+                       "campaigns": sorted({s.split(":", 1)[1] for s in sources})},
               promote=promote, work=work)
 
 

@@ -58,11 +58,17 @@ def _print_counts(counts: dict) -> None:
 
 @app.command()
 def init():
-    """Build the offline default text and image models under ADGEN_HOME (idempotent)."""
+    """Build the offline default text and image models under ADGEN_HOME (idempotent), and, when no
+    C2PA signing certificate is configured, a local test certificate chain (for testing only)."""
     from adgen.defaults import default_manifest, ensure_defaults
+    from adgen.provenance import ensure_test_certificate
     from adgen.settings import get_settings
 
     settings = get_settings()
+    if settings.c2pa_cert is None:
+        folder = ensure_test_certificate(settings.home)
+        out.print(f"C2PA: test certificate chain in {folder} (manifests it signs are trusted by no one; "
+                  "set ADGEN_C2PA_CERT and ADGEN_C2PA_KEY for real ones)")
     with progress(transient=True) as bar:
         paths = ensure_defaults(settings.models_dir, progress=model_progress(bar))
     for kind, path in paths.items():
@@ -207,11 +213,16 @@ def campaign_report(campaign_id: str, out_file: Path = typer.Option(Path("report
 @user_errors
 def campaign_export(campaign_id: str, out_dir: Path = typer.Option(..., "--out", help="New folder for the bundle."),
                     status: str = typer.Option("approved", "--status", help="approved (default), pending, rejected or any.")):
-    """Export creatives.json, creatives.csv and the images; approved creatives only by default."""
+    """Export creatives.json, creatives.csv, the images and a folder per ad platform with the file its
+    bulk tool imports; approved creatives only by default (any other status makes a PREVIEW)."""
     from adgen.export import export_campaign
 
-    entries = export_campaign(context(), campaign_id, out_dir, status=status)
-    out.print(f"{len(entries)} creatives -> {out_dir}")
+    ctx = context()
+    entries = export_campaign(ctx, campaign_id, out_dir, status=status)
+    folders = sorted(p.name for p in out_dir.iterdir() if p.is_dir() and p.name != "images")
+    out.print(f"{len(entries)} creatives -> {out_dir} (platform folders: {', '.join(folders) or 'none'})")
+    if ctx.settings.c2pa_cert is None:
+        console.print("note: C2PA manifests signed with the local test certificate: for testing only, trusted by no one")
 
 
 def _reviewer(reviewer: str | None) -> str:
@@ -376,3 +387,10 @@ from cli.finetune import adapters_app, finetune_app  # noqa: E402
 
 app.add_typer(finetune_app, name="finetune")
 app.add_typer(adapters_app, name="adapters")
+
+
+# Results from the ad platforms and what they say won.
+from cli.results import campaign_insights, results_app  # noqa: E402
+
+app.add_typer(results_app, name="results")
+campaign_app.command("insights")(campaign_insights)

@@ -32,7 +32,18 @@ def write_card(folder: Path, *, brand: str, kind: str, base: dict, dataset: dict
         "",
         "## Results", "",
     ]
-    if kind == "text":
+    if "held_out_before" in metrics:  # preference tuning (DPO)
+        b, a = metrics["held_out_before"], metrics["held_out_after"]
+        lines += [
+            f"Preference-tuned with TRL's DPOTrainer (beta {hyperparameters['beta']}) on chosen/rejected copy pairs "
+            f"({dataset.get('source')}), on {'`' + dataset['on'] + '`' if dataset.get('on') else 'the base model'}.", "",
+            "| held-out pairs | preference accuracy | reward margin | KL to reference per token |", "|---|---|---|---|",
+            f"| reference | {b['preference_accuracy']:.0%} | {b['reward_margin']} | 0 |",
+            f"| tuned | {a['preference_accuracy']:.0%} | {a['reward_margin']} | {a['kl_per_token']} |", "",
+            f"{metrics['held_out_pairs']} held-out pairs; accuracy: the chosen text has the higher log-probability "
+            f"per token. {metrics['steps']} steps in {metrics['seconds']} s. The pairs are in the run folder's pairs.jsonl.",
+        ]
+    elif kind == "text":
         b, a = metrics["validation_before"], metrics["validation_after"]
         lines += [
             "| | validation loss | perplexity |", "|---|---|---|",

@@ -49,6 +49,33 @@ class TextConfig:
 
 
 @dataclass
+class PreferenceConfig:
+    """DPO (TRL's DPOTrainer) on chosen/rejected copy pairs, as a LoRA on the brand's text adapter or the base."""
+
+    beta: float = _help("DPO beta: how far the tuned model may move from the reference (higher: closer).", 0.1)
+    rank: int = _help("LoRA rank r of a new adapter (a brand adapter being tuned keeps its own).", 8)
+    alpha: int = _help("LoRA alpha of a new adapter; the update is scaled by alpha / rank.", 16)
+    target_modules: list[str] = _help("Linear layers that get a LoRA when there is no brand adapter yet.", None)
+    steps: int = _help("Optimizer steps.", 40)
+    batch_size: int = _help("Pairs per optimizer step.", 8)
+    learning_rate: float = _help("AdamW learning rate.", 5e-4)
+    max_length: int = _help("Prompt and answer are cut to this many tokens together.", 384)
+    validation_fraction: float = _help("Share of pairs held out for preference accuracy, reward margin and KL.", 0.2)
+    checkpoint_every: int = _help("Save a resumable checkpoint every this many steps (0: only at the end).", 20)
+    seed: int = _help("Seed for the split, the pair order and the LoRA initialisation.", 0)
+    mixed_precision: str = _help("'no', 'bf16' or 'fp16'; bf16 on GPUs that have it.", "no")
+
+    def __post_init__(self):
+        if self.target_modules is None:
+            self.target_modules = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+        if not 0 < self.validation_fraction < 1:
+            raise RecipeError(f"validation_fraction: {self.validation_fraction} is outside (0, 1)")
+        if self.beta <= 0:
+            raise RecipeError(f"beta: must be above 0, got {self.beta}")
+        _check(self)
+
+
+@dataclass
 class ImageConfig:
     """LoRA on a diffusers text-to-image pipeline's UNet (optionally its text encoder too)."""
 

@@ -50,13 +50,21 @@ class TextData:
     hash: str
 
 
+def delexicalised(answer: str, slots: dict[str, str]) -> str:
+    """The answer with product, brand, audience and benefits replaced by their slot markers, longest
+    first, as a model trained on slot markers learns copy."""
+    for value, slot in sorted(slots.items(), key=lambda kv: -len(kv[0])):
+        answer = answer.replace(value, slot)
+    return answer
+
+
 def _shorthand(value, kind: str):
     if isinstance(value, str):
         return {"name": value} if kind == "product" else {"name": value, "persona": value.replace("-", " ")}
     return value
 
 
-def _copy_examples(row: dict, brand_name: str, line: int) -> list[TextExample]:
+def copy_examples(row: dict, brand_name: str, line: int) -> list[TextExample]:
     """One example per text of a copy row, prompted exactly as write_copy prompts."""
     placements = registry().placements
     if row.get("placement") not in placements:
@@ -114,7 +122,7 @@ def read_text_data(path: Path, brand_name: str, skip_bad: bool = False) -> TextD
                     raise ValueError("text: must be a non-empty string")
                 examples.append(TextExample(None, row["text"].strip(), number, {}))
             elif "copy" in row:
-                examples += _copy_examples(row, brand_name, number)
+                examples += copy_examples(row, brand_name, number)
             else:
                 raise ValueError('a row needs "text", or "product", "audience", "placement" and "copy"')
         except ValueError as e:

@@ -23,7 +23,7 @@ import yaml
 
 from finetune import checkpoints
 from finetune.config import TextConfig
-from finetune.data import DataError, TextData, split
+from finetune.data import DataError, TextData, delexicalised, split
 from finetune.pictures import loss_curve
 
 Progress = Callable[[int, int, float], None]
@@ -39,10 +39,7 @@ def _tokenize(data: TextData, tokenizer, max_length: int) -> list[tuple[list[int
     uses_slots = "{product}" in vocab
     rows = []
     for ex in data.examples:
-        answer = ex.answer
-        if uses_slots:
-            for value, slot in sorted(ex.slots.items(), key=lambda kv: -len(kv[0])):
-                answer = answer.replace(value, slot)
+        answer = delexicalised(ex.answer, ex.slots) if uses_slots else ex.answer
         if ex.messages is None:
             prompt_ids = tokenizer("", add_special_tokens=True)["input_ids"] if not tokenizer.chat_template else []
         else:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from adgen.provenance import with_xmp, without_manifest
 from adgen.settings import Settings
 from adgen.storage import S3Storage, open_storage
 from tests.conftest import EXAMPLE, adgen
@@ -105,7 +106,8 @@ def test_campaign_on_postgresql_and_s3(postgres, s3, tmp_path, home, default_mod
     assert all((out / e["image"]).read_bytes().startswith(b"\x89PNG") for e in feed)
     shown = json.loads(adgen("creative", "show", feed[0]["id"]).stdout)
     with urllib.request.urlopen(shown["image_url"]) as response:  # presigned: no credentials needed
-        assert response.read() == (out / feed[0]["image"]).read_bytes()
+        # the exported file is the stored image, XMP-marked and C2PA-signed on the way out
+        assert with_xmp(response.read()) == without_manifest((out / feed[0]["image"]).read_bytes())
     assert not (home / "adgen.db").exists() and not (home / "storage").exists()  # nothing went local
 
     import psycopg

@@ -362,12 +362,13 @@ def test_adapter_refs_are_checked_when_the_spec_loads(tmp_path):
 
 
 def test_every_shipped_recipe_loads_and_bad_fields_are_named(tmp_path):
-    from finetune.config import RECIPES, ImageConfig, RecipeError, TextConfig, load_recipe
+    from finetune.config import RECIPES, ImageConfig, PreferenceConfig, RecipeError, TextConfig, load_recipe
 
+    configs = {"text": TextConfig, "image": ImageConfig, "preference": PreferenceConfig}
     for recipe in RECIPES.iterdir():
         if recipe.name.endswith(".yaml"):
             kind = yaml.safe_load(recipe.read_text())["kind"]
-            config, base = load_recipe(Path(str(recipe)), TextConfig if kind == "text" else ImageConfig, kind)
+            config, base = load_recipe(Path(str(recipe)), configs[kind], kind)
             assert config.steps > 0 and base
     with pytest.raises(RecipeError, match="hyperparameters.rnak is not a field"):
         load_recipe(Path(_recipe(tmp_path, TEXT_RECIPE, rnak=4)), TextConfig, "text")

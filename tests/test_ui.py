@@ -20,7 +20,7 @@ from tests.conftest import EXAMPLE
 from tests.webapp import USERS, running_ui
 
 PRODUCTS = {"headers": ["name", "description", "benefits", "url"],
-            "data": [["Cold Brew Concentrate", "Smooth, low-acid cold brew concentrate.", "low acid, 16 cups per bottle", ""]]}
+            "data": [["Cold Brew Concentrate", "Smooth, low-acid cold brew concentrate.", "low acid, 16 cups per bottle", "https://example.com/cold-brew"]]}
 AUDIENCES = {"headers": ["name", "persona"], "data": [["busy-parents", "Parents of young kids, short on time."]]}
 
 
@@ -145,6 +145,10 @@ def test_create_generate_review_and_export(alice, made, tmp_path):
         with Image.open(io.BytesIO(z.read(f"spring-launch/{feed_entry['image']}"))) as im:
             assert im.size == (1080, 1080)
         assert "spring-launch/creatives.csv" in names
+        # the platform folder, its bulk file and every size of the feed creative come in the zip too
+        assert "spring-launch/meta/ads-manager-import.csv" in names
+        assert {n for n in names if n.startswith(f"spring-launch/meta/{feed}_")} == {
+            f"spring-launch/meta/{feed}_square_1080x1080.png", f"spring-launch/meta/{feed}_portrait_1080x1350.png"}
 
 
 def test_files_are_never_served_from_the_records_or_storage(server, root, made):

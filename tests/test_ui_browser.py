@@ -80,6 +80,7 @@ def test_sign_in_build_generate_approve_export(page, tmp_path):
     fill_cell(page, "products", 0, 0, "Cold Brew Concentrate")
     fill_cell(page, "products", 0, 1, "Smooth, low-acid cold brew concentrate.")
     fill_cell(page, "products", 0, 2, "low acid, ready in seconds")
+    fill_cell(page, "products", 0, 3, "https://example.com/cold-brew")
     fill_cell(page, "audiences", 0, 0, "busy-parents")
     fill_cell(page, "audiences", 0, 1, "Parents of young kids, short on time, who want good coffee.")
     page.get_by_label("Meta feed (Facebook and Instagram), square image (1080x1080)").check()
