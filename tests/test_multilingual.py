@@ -164,3 +164,30 @@ def test_review_edit_in_japanese_arabic_and_hindi_renders_and_passes_checks(tmp_
         assert (after / entry["image"]).read_bytes() != (bundle / old["image"]).read_bytes()
         with Image.open(after / entry["image"]) as image:
             assert image.size == (1080, 1080)
+    for entry in edited.values():
+        adgen("review", "approve", campaign, "--creative", entry["id"], env=env)
+    approved = tmp_path / "approved"  # the export checks the approved copy again, in its language
+    adgen("campaign", "export", campaign, "--out", str(approved), env=env)
+    assert len(json.loads((approved / "creatives.json").read_text())) == len(EDITS)
+
+
+def test_brand_fonts_are_checked_on_load_and_drawn_first(tmp_path):
+    import shutil
+
+    from adgen.fonts import FONT_DIR
+    from adgen.spec import SpecError, parse_spec
+
+    own = tmp_path / "TrailArabic-Bold.ttf"
+    shutil.copy(FONT_DIR / "NotoSansArabic-Bold.ttf", own)
+    spec = parse_spec({**SPEC, "brand": {**SPEC["brand"], "fonts": ["TrailArabic-Bold.ttf"]}}, base_dir=tmp_path)
+    assert spec.brand.fonts == [own.resolve()]
+    layout = plan_layout(width=1080, height=1080, headline=ARABIC, cta="", colors=COLORS, language="ar",
+                         brand_fonts=spec.brand.faces())
+    faces = {p.face.path for line in layout.headline_lines for p in layout.setting.line(line, layout.headline_size).pieces
+             if any("\u0600" <= ch <= "\u06ff" for ch in p.text)}
+    assert faces == {own.resolve()}  # the brand's font draws every Arabic letter it has
+    for fonts, message in ((["missing.ttf"], "brand.fonts[0]: file 'missing.ttf' does not exist"),
+                           (["spec.yaml"], "brand.fonts: brand font")):
+        (tmp_path / "spec.yaml").write_text("not a font")
+        with pytest.raises(SpecError, match=message.replace("[", r"\[").replace(".", r"\.")):
+            parse_spec({**SPEC, "brand": {**SPEC["brand"], "fonts": fonts}}, base_dir=tmp_path)
