@@ -104,7 +104,7 @@ SPEC = {
     "campaign": "trail-four-languages",
     "brand": {"name": "Trail", "colors": COLORS},
     "products": [{"name": "風 Trail E-Bike", "description": "A light electric bike for the city.",
-                  "benefits": ["light frame", "long range"]}],
+                  "benefits": ["light frame", "long range"], "url": "https://example.com/trail-e-bike"}],
     "audiences": [{"name": "commuters", "persona": "City commuters who ride to work."}],
     "placements": ["meta_feed"],
     "variants": 1,
