@@ -2,7 +2,8 @@
 storage, opened on first use so that validating input touches neither.
 
 It also reads a recorded campaign's spec back, in one place: the stored spec carries the storage key
-of the brand logo it was made with beside the fields the user wrote.
+of the brand logo it was made with, and of each product's cut-out photo with the inpainting model,
+beside the fields the user wrote.
 """
 
 from dataclasses import dataclass
@@ -14,6 +15,9 @@ from adgen import records
 from adgen.settings import Settings
 from adgen.spec import CampaignSpec
 from adgen.storage import Storage, open_storage
+
+# What a stored spec carries beside the fields the user wrote: storage keys and resolved models.
+STORED_KEYS = ("logo_key", "product_photos", "inpaint_model")
 
 
 @dataclass
@@ -34,7 +38,7 @@ class Context:
 def campaign_spec(campaign: records.Campaign) -> CampaignSpec:
     """The spec a campaign was recorded with, as the user wrote it (without the stored logo key).
     Checks added since it was recorded (product URLs) are left to the commands that need them."""
-    return CampaignSpec.model_validate({k: v for k, v in campaign.spec.items() if k != "logo_key"},
+    return CampaignSpec.model_validate({k: v for k, v in campaign.spec.items() if k not in STORED_KEYS},
                                        context={"stored": True})
 
 
@@ -42,3 +46,12 @@ def campaign_logo(campaign: records.Campaign, ctx: Context) -> tuple[str | None,
     """The storage key and bytes of the logo a campaign was recorded with (None, None without one)."""
     key = campaign.spec.get("logo_key")
     return key, ctx.storage.get(key) if key else None
+
+
+def campaign_product_photo(campaign: records.Campaign, product: str, ctx: Context) -> tuple[dict, dict, bytes] | None:
+    """A product's stored cut-out as (what the campaign recorded of it, the inpainting model ref,
+    the cut-out's RGBA PNG bytes), or None when the product has no photo."""
+    photo = campaign.spec.get("product_photos", {}).get(product)
+    if photo is None:
+        return None
+    return photo, campaign.spec["inpaint_model"], ctx.storage.get(photo["cutout_key"])

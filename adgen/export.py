@@ -12,6 +12,7 @@ a temporary folder beside the target and renamed into place, so a failed export 
 import json
 import shutil
 import tempfile
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import select
@@ -23,7 +24,9 @@ from adgen.csvfile import write_csv
 from adgen.lineage import Lineage
 from adgen.pipeline import layout
 from adgen.platforms import placement
+from adgen.product_shot import shot_of
 from adgen.provenance import ProvenanceError, Signer, credentials
+from adgen.score import WEIGHTS, best_per_cell
 from adgen.spec import CampaignSpec
 
 STATUSES = ("approved", "pending", "rejected", "any")
@@ -33,10 +36,13 @@ class ExportError(ValueError):
     pass
 
 
-def export_campaign(ctx: Context, campaign_id: str, out: Path, status: str = "approved") -> list[dict]:
-    """Write the bundle to `out` (which must not exist or be empty); returns its entries."""
+def export_campaign(ctx: Context, campaign_id: str, out: Path, status: str = "approved", top: int | None = None) -> list[dict]:
+    """Write the bundle to `out` (which must not exist or be empty); returns its entries. With
+    `top`, only the `top` best-scored creatives of each product x audience x placement cell."""
     if status not in STATUSES:
         raise ExportError(f"--status must be one of {', '.join(STATUSES)}")
+    if top is not None and top < 1:
+        raise ExportError(f"--top must be 1 or more, not {top}")
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ExportError(f"{out} exists and is not an empty folder; choose a new one")
@@ -47,6 +53,8 @@ def export_campaign(ctx: Context, campaign_id: str, out: Path, status: str = "ap
         spec = campaign_spec(campaign)
         query = select(records.Creative).where(records.Creative.campaign_id == campaign_id).order_by(records.Creative.id)
         rows = [r for r in s.scalars(query) if status == "any" or r.status == status]
+        if top is not None:
+            rows = best_per_cell(rows, top)
         reviews = {}
         for review in s.scalars(select(records.Review).where(records.Review.creative_id.in_([r.id for r in rows])).order_by(records.Review.id)):
             reviews.setdefault(review.creative_id, []).append(review)
@@ -94,6 +102,7 @@ def export_campaign(ctx: Context, campaign_id: str, out: Path, status: str = "ap
                 "image": image, "width": row.width, "height": row.height, "final_url": urls.get(row.id),
                 "ai_generated": True,
                 "compliance": {"ok": row.compliance["ok"], "issues": row.compliance["issues"]},
+                "scores": row.scores,
                 "lineage": {
                     "seed": lineage.seed, "image_seed": lineage.image_seed,
                     "prompt": lineage.prompt.model_dump(mode="json"),
@@ -110,11 +119,13 @@ def export_campaign(ctx: Context, campaign_id: str, out: Path, status: str = "ap
         write_csv(
             tmp / "creatives.csv",
             ["id", "campaign", "product", "audience", "placement", "status", "image", "width", "height", "final_url",
-             "ai_generated", "seed", "text_model", "image_model", "reviewer"] + [f"copy.{n}" for n in fields],
+             "ai_generated", "seed", "text_model", "image_model", "reviewer", "score"]
+            + [f"score.{k}" for k in WEIGHTS] + [f"copy.{n}" for n in fields],
             ([e["id"], e["campaign"], e["product"], e["audience"], e["placement"], e["status"], e["image"] or "",
               e["width"] or "", e["height"] or "", e["final_url"] or "", "true", e["lineage"]["seed"],
               e["lineage"]["text_model"]["ref"], (e["lineage"]["image_model"] or {}).get("ref", ""),
-              e["lineage"]["reviewer"] or ""] + [" | ".join(e["copy"].get(n, [])) for n in fields] for e in entries),
+              e["lineage"]["reviewer"] or ""] + _score_cells(e["scores"]) + [" | ".join(e["copy"].get(n, [])) for n in fields]
+             for e in entries),
         )
         bulk.write_platform_folders(tmp, spec, creatives, urls, images, square_logo, preview=status != "approved")
         if out.exists():
@@ -126,6 +137,13 @@ def export_campaign(ctx: Context, campaign_id: str, out: Path, status: str = "ap
     return entries
 
 
+def _score_cells(scores: dict | None) -> list:
+    """The score and score.<component> cells of a creative; empty for one made before scoring."""
+    if not scores:
+        return [""] * (1 + len(WEIGHTS))
+    return [scores["overall"]] + [scores["components"][k] for k in WEIGHTS]
+
+
 def _signed_images(ctx: Context, spec: CampaignSpec, rows, creatives: list, logo: bytes | None,
                    signer: Signer) -> dict[tuple[str, int, int], bytes]:
     """Every exported image of every creative, at every size, XMP-marked and C2PA-signed."""
@@ -133,8 +151,9 @@ def _signed_images(ctx: Context, spec: CampaignSpec, rows, creatives: list, logo
     for row, c in zip(rows, creatives, strict=True):
         if not row.image_key:
             continue
-        sizes = bulk.all_sizes(c, ctx.storage.get(row.image_key), ctx.storage.get(row.background_key), spec, logo, layout)
         lineage = Lineage.of(row.lineage)
+        sizes = bulk.all_sizes(c, ctx.storage.get(row.image_key), ctx.storage.get(row.background_key), spec, logo,
+                               partial(layout, product=shot_of(lineage, ctx)))
         models = (("text", lineage.text_model), ("image", lineage.image_model))
         adapters = (("text", lineage.text_adapter), ("image", lineage.image_adapter))
         for (width, height), png in sizes.items():

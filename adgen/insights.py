@@ -111,9 +111,9 @@ def cells(ctx: Context, campaign_id: str) -> list[Cell]:
 
 
 def _scores(creative: records.Creative) -> dict:
-    """The creative's numeric score components, where the scoring step recorded them in its lineage."""
-    scores = (creative.lineage or {}).get("scores") or {}
-    return {k: float(v) for k, v in scores.items() if isinstance(v, int | float)}
+    """The creative's overall score and its components (adgen.score); empty for one made before scoring."""
+    scores = creative.scores or {}
+    return {"overall": float(scores["overall"]), **scores["components"]} if scores else {}
 
 
 def score_correlations(all_cells: list[Cell]) -> dict[str, tuple[float, int]]:

@@ -21,9 +21,11 @@ from sqlalchemy import func, select, update
 
 from adgen import records
 from adgen.context import Context
+from adgen.cutout import Cutout, cut_out_file
 from adgen.languages import LanguageError, check_text_model
 from adgen.pipeline import make_creatives
 from adgen.platforms import placement
+from adgen.render import encode_png
 from adgen.spec import CampaignSpec, SpecError
 from adgen.storage import StorageError
 
@@ -62,9 +64,24 @@ def _read_logo(spec: CampaignSpec) -> bytes | None:
     return data
 
 
+def product_photos(spec: CampaignSpec) -> dict[str, Cutout]:
+    """Each product's first image cut out, by product name; raises ProductImageError (a SpecError
+    naming the product and file) for an image that cannot be used."""
+    return {p.name: cut_out_file(p.images[0], product=p.name) for p in spec.products if p.images}
+
+
+def store_cutout(cut: Cutout, ctx: Context) -> dict:
+    """Store a product's cut-out (RGBA PNG) under its content hash; returns what the campaign records
+    of it: the storage key beside the cut-out's own lineage (photo and mask hashes, mask source)."""
+    data = encode_png(cut.image)
+    key = f"products/cutouts/{hashlib.sha256(data).hexdigest()[:16]}.png"
+    ctx.storage.put(key, data, "image/png")
+    return {"cutout_key": key, **cut.lineage()}
+
+
 def create_campaign(spec: CampaignSpec, ctx: Context, progress=None) -> str:
-    """Record a campaign and its jobs; returns the campaign id. Validates models and the logo first,
-    so bad input writes nothing."""
+    """Record a campaign and its jobs; returns the campaign id. Validates models, the logo and the
+    product photos (cut out here) first, so bad input writes nothing."""
 
     from adgen.models import resolve_model
 
@@ -79,11 +96,14 @@ def create_campaign(spec: CampaignSpec, ctx: Context, progress=None) -> str:
         if getattr(spec.adapters, kind):
             model["adapter"] = resolve_adapter(getattr(spec.adapters, kind), kind, model, ctx, spec.brand.name)
     logo = _read_logo(spec)
+    photos = product_photos(spec)
+    inpaint_ref = vars(resolve_model(spec.models.inpaint, "inpaint", ctx.settings, progress=progress)) if photos else None
 
     logo_key = None
     if logo is not None:
         logo_key = f"brands/logos/{hashlib.sha256(logo).hexdigest()[:16]}.png"
         ctx.storage.put(logo_key, logo, "image/png")
+    stored_photos = {name: store_cutout(cut, ctx) for name, cut in photos.items()}
     with ctx.db.begin() as s:
         brand = s.scalar(select(records.Brand).where(records.Brand.name == spec.brand.name))
         if brand is None:
@@ -93,7 +113,8 @@ def create_campaign(spec: CampaignSpec, ctx: Context, progress=None) -> str:
         brand.logo_key = logo_key or brand.logo_key
         s.flush()
         campaign = records.Campaign(
-            name=spec.campaign, brand_id=brand.id, spec={**spec.model_dump(mode="json"), "logo_key": logo_key},
+            name=spec.campaign, brand_id=brand.id, spec={**spec.model_dump(mode="json"), "logo_key": logo_key,
+                  **({"product_photos": stored_photos, "inpaint_model": inpaint_ref} if photos else {})},
             text_model=text_ref, image_model=image_ref,
         )
         s.add(campaign)

@@ -4,8 +4,9 @@ rerender, finetune and the web app through `Lineage.of`.
 
 It records the prompts as the models were sent them (the chat messages per text field, the image
 prompt and negative prompt), the generation settings (sampling, image steps, guidance and the
-bucket the image was generated at), the models and adapters by content hash, and the seeds. The
-stored form is `Lineage.record()`: plain JSON in the creative's row.
+bucket the image was generated at, best-of-N's candidates and judge), the models and adapters by
+content hash, the seeds, the judge's scores of the copy (adgen.score), and for a product photo how it
+was cut out and placed. The stored form is `Lineage.record()`: plain JSON in the creative's row.
 """
 
 from typing import Any
@@ -36,7 +37,8 @@ class Prompts(_Frozen):
 
 class Generation(_Frozen):
     """How the models sampled: text sampling settings, image steps, guidance and the size the image
-    was generated at before the renderer fitted it to the placement."""
+    was generated at before the renderer fitted it to the placement (for a product photo, the
+    inpainting canvas)."""
 
     temperature: float
     top_p: float
@@ -44,6 +46,43 @@ class Generation(_Frozen):
     image_steps: int
     guidance: float
     bucket: tuple[int, int] | None
+    candidates: int = 1  # best-of-N: copies written per variant (adgen.score.write_best)
+    judge: str | None = None  # the encoder that scored and chose the copy; None before scoring existed
+
+
+class Scores(_Frozen):
+    """The judge's scores of a creative's copy (adgen.score.finish_scores): overall 0-100 from the
+    weighted components (each 0..1), and the figures they were made from."""
+
+    overall: int
+    components: dict[str, float]
+    audience_margin: float
+    audience_closest: bool
+    audience_closest_raw: bool
+    product_named: bool
+    product_similarity: float
+    role_leaks: list[str]
+    max_sibling_similarity: float
+    near_duplicate_of: list[int]  # sibling variants of the same cell whose copy is a near-duplicate
+    judge: str
+
+
+class ProductPhoto(_Frozen):
+    """How the product photo was put into the picture: the cut-out (photo and mask hashes, mask
+    source, storage key), the scene the inpainting model painted around it (canvas, the product's
+    box on it, strength) and the product's box in the creative, where its pixels are pasted exactly.
+    Boxes are [x, y, width, height]; `region` is the layout's photo region the scene was fitted to."""
+
+    photo_sha256: str
+    mask_sha256: str
+    mask_source: str
+    cutout_key: str
+    inpaint_model: ModelUsed
+    strength: float
+    canvas: tuple[int, int]
+    canvas_box: tuple[int, int, int, int]
+    region: tuple[int, int, int, int]
+    product_box: tuple[int, int, int, int]
 
 
 class Lineage(_Frozen):
@@ -70,16 +109,21 @@ class Lineage(_Frozen):
     fixes: list[dict[str, Any]]  # what the compliance loop regenerated, shortened or dropped
     adgen_version: str
     replaces: str | None = None  # the creative this one was regenerated from
+    scores: Scores | None = None  # None on creatives made before scoring
+    product_photo: ProductPhoto | None = None  # absent when the product has no photo or the placement no image
 
     def record(self) -> dict:
         """The stored JSON form; keys that are absent rather than null (no adapter on a model, no
-        creative replaced) stay absent."""
+        creative replaced, no scores) stay absent."""
         data = self.model_dump(mode="json")
         for model in (data["text_model"], data["image_model"]):
             if model is not None and model["adapter"] is None:
                 del model["adapter"]
-        if data["replaces"] is None:
-            del data["replaces"]
+        for key in ("replaces", "scores", "product_photo"):
+            if data[key] is None:
+                del data[key]
+        if data.get("product_photo") and data["product_photo"]["inpaint_model"]["adapter"] is None:
+            del data["product_photo"]["inpaint_model"]["adapter"]
         return data
 
     @classmethod

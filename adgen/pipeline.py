@@ -1,11 +1,12 @@
 """How one job's creatives are made: copy -> images -> layout -> checks -> creative rows.
 
-`make_creatives` runs the models for a job (the text model writes every field of every variant, the
-image model makes one background per variant in one batched call) and returns the rest of the job
-as a function: lay out each creative (`layout`), store it, check its copy and record it with its
-lineage, and mark the job done in the same transaction. `adgen.jobs` calls it for every job, in
-process or on a worker; `rerender` and review edits (`adgen.review`) lay out through the same
-`layout`, so a creative made again from its lineage is the same bytes.
+`make_creatives` runs the models for a job (the text model writes every field of every variant, best
+of the spec's `candidates` as the judge scores it, adgen.score; the image model makes one background
+per variant in one batched call) and returns the rest of the job as a function: lay out each creative
+(`layout`), store it, check its copy and record it with its scores and lineage, keep the candidates
+not chosen on the job, and mark the job done in the same transaction. `adgen.jobs` calls it for
+every job, in process or on a worker; `rerender` and review edits (`adgen.review`) lay out through
+the same `layout`, so a creative made again from its lineage is the same bytes.
 """
 
 import io
@@ -15,13 +16,17 @@ from PIL import Image
 
 from adgen import __version__, records
 from adgen.compliance import check_copy
-from adgen.context import Context, campaign_logo, campaign_spec
+from adgen.context import Context, campaign_logo, campaign_product_photo, campaign_spec
 from adgen.languages import LanguageError, cta_label
-from adgen.lineage import Generation, Lineage, ModelUsed, Prompts
+from adgen.layout import plan_layout
+from adgen.lineage import Generation, Lineage, ModelUsed, Prompts, Scores
 from adgen.platforms import Placement, placement, registry
+from adgen.product_box import product_visible
+from adgen.product_shot import Shot, make_scenes, shot_of
 from adgen.prompts import NEGATIVE_IMAGE_PROMPT, copy_messages, image_prompt
 from adgen.render import encode_png, render_creative
 from adgen.resident import image_model_for, text_model_for
+from adgen.scene import paste_product
 from adgen.spec import CampaignSpec
 
 # Model code (torch, transformers, diffusers) is imported inside the functions that run models, so
@@ -34,22 +39,32 @@ def image_seeds(job: records.Job) -> list[int]:
     return [(job.seed + v) % 2**31 for v in range(job.variants)]
 
 
-def layout(texts: dict[str, list[str]], placement_: Placement, spec: CampaignSpec, background: Image.Image,
-           logo: bytes | None, size: tuple[int, int] | None = None, *, language: str = "en") -> bytes:
-    """The finished creative for one placement as PNG bytes: layout by the renderer, never by the model.
-    `size` is one of the placement's other sizes (its `also` list); default the primary size.
-    `language` is the audience's: the button shows the call to action in it (the copy keeps the
-    platform's English value, which is what exports send)."""
+def _render_args(texts: dict[str, list[str]], placement_: Placement, spec: CampaignSpec, logo: bytes | None,
+                 size: tuple[int, int] | None, language: str) -> dict:
     image = placement_.image
     width, height = size or (image.width, image.height)
-    logo_image = Image.open(io.BytesIO(logo)) if logo else None
-    canvas = render_creative(
-        background, width=width, height=height, headline=placement_.first_text("headline", texts),
-        cta=drawn_cta(placement_.first_text("cta", texts), language), colors=spec.brand.colors, logo=logo_image,
-        brand_name=spec.brand.name, safe_top=image.safe_top, safe_bottom=image.safe_bottom, language=language,
-        brand_fonts=spec.brand.faces(),
+    return dict(
+        width=width, height=height, headline=placement_.first_text("headline", texts),
+        cta=drawn_cta(placement_.first_text("cta", texts), language), colors=spec.brand.colors,
+        logo=Image.open(io.BytesIO(logo)) if logo else None, brand_name=spec.brand.name,
+        safe_top=image.safe_top, safe_bottom=image.safe_bottom, language=language, brand_fonts=spec.brand.faces(),
     )
-    return encode_png(canvas)
+
+
+def layout(texts: dict[str, list[str]], placement_: Placement, spec: CampaignSpec, background: Image.Image,
+           logo: bytes | None, size: tuple[int, int] | None = None, product: Shot | None = None, *,
+           language: str = "en") -> bytes:
+    """The finished creative for one placement as PNG bytes: layout by the renderer, never by the model.
+    `size` is one of the placement's other sizes (its `also` list); default the primary size.
+    `product` (a product photo's cut-out and lineage) is pasted back pixel-exact at its box.
+    `language` is the audience's: the button shows the call to action in it (the copy keeps the
+    platform's English value, which is what exports send)."""
+    args = _render_args(texts, placement_, spec, logo, size, language)
+    if product is None:
+        return encode_png(render_creative(background, **args))
+    background, box = product.for_layout(plan_layout(**args), placement_.image, background)
+    creative, _ = paste_product(render_creative(background, **args), product.cutout, box)
+    return encode_png(creative)
 
 
 def drawn_cta(cta: str, language: str) -> str:
@@ -61,11 +76,11 @@ def drawn_cta(cta: str, language: str) -> str:
         return cta
 
 
-
 def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
     """Run the models for one job; returns the rest of the job (layout, storage, checks, records) as
     a function, so a runner can do it while the models work on the next job."""
-    from adgen.text import MAX_ROUNDS, TEMPERATURE, TOP_P, write_copy
+    from adgen.score import aim, load_judge, write_best
+    from adgen.text import MAX_ROUNDS, TEMPERATURE, TOP_P
 
     with ctx.db() as s:
         job = s.get(records.Job, job_id)
@@ -73,6 +88,7 @@ def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
         spec = campaign_spec(campaign)
         logo_key, logo = campaign_logo(campaign, ctx)
         text_ref, image_ref = campaign.text_model, campaign.image_model
+        photo = campaign_product_photo(campaign, job.product, ctx)
     product = next(p for p in spec.products if p.name == job.product)
     audience = next(a for a in spec.audiences if a.name == job.audience)
     # Copy written through edits starts as English drafts; the creative is still set and checked in
@@ -80,24 +96,38 @@ def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
     drafting = audience.model_copy(update={"language": "en"}) if spec.copy_by == "edits" else audience
     placement_ = placement(job.placement)
 
+    # The offline default barely reads a persona it was not trained on, so it is prompted with the
+    # corpus angle nearest to the audience; scores always measure against the audience as written.
+    judge = load_judge(spec.models.judge)
+    writes_for = drafting
+    if text_ref["ref"] == "default":
+        writes_for = drafting.model_copy(update={"persona": aim(judge.embed, spec.audiences)[audience.name]})
     text_prompts = {
-        name: copy_messages(spec.brand, product, drafting, placement_, f)
+        name: copy_messages(spec.brand, product, writes_for, placement_, f)
         for name, f in placement_.fields.items() if f.written
     }
-    copies = write_copy(
-        text_model_for(text_ref, ctx), brand=spec.brand, product=product, audience=drafting, placement=placement_,
-        variants=job.variants, seed=job.seed,
+    copies, scores, alternatives = write_best(
+        text_model_for(text_ref, ctx), judge, brand=spec.brand, product=product, audience=audience,
+        audiences=spec.audiences, placement=placement_, variants=job.variants, candidates=spec.candidates,
+        seed=job.seed, writes_for=writes_for,
     )
     backgrounds: list[Image.Image | None] = [None] * job.variants
     prompt = image_prompt(spec.brand, product, audience) if placement_.image else None
     bucket = None
-    if placement_.image:
+    seeds = image_seeds(job)
+    shots: list[Shot | None] = [None] * job.variants
+    if placement_.image and photo:
+        # The scene is painted around the product, placed where this variant's layout leaves room.
+        layouts = [plan_layout(**_render_args(c.texts, placement_, spec, logo, None, audience.language)) for c in copies]
+        backgrounds, shots = make_scenes(photo, layouts, placement_.image, ctx, prompt=prompt,
+                                         negative=NEGATIVE_IMAGE_PROMPT, seeds=seeds, steps=IMAGE_STEPS,
+                                         guidance=GUIDANCE)
+    elif placement_.image:
         image_model = image_model_for(image_ref, ctx)
         bucket = image_model.bucket(placement_.image.width, placement_.image.height)
-        backgrounds = image_model.generate(prompt, negative=NEGATIVE_IMAGE_PROMPT, seeds=image_seeds(job), size=bucket,
+        backgrounds = image_model.generate(prompt, negative=NEGATIVE_IMAGE_PROMPT, seeds=seeds, size=bucket,
                                            steps=IMAGE_STEPS, guidance=GUIDANCE)
 
-    seeds = image_seeds(job)
     lineages = [Lineage(
         campaign=job.campaign_id, job=job.id, variant=v, product=product.name, audience=audience.name,
         placement=placement_.name, registry_version=registry().version, seed=job.seed, image_seed=seeds[v],
@@ -106,8 +136,11 @@ def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
         text_model=ModelUsed(**text_ref), image_model=ModelUsed(**image_ref) if placement_.image else None,
         text_adapter=text_ref.get("adapter"), image_adapter=image_ref.get("adapter") if placement_.image else None,
         generation=Generation(temperature=TEMPERATURE, top_p=TOP_P, max_rounds=MAX_ROUNDS, image_steps=IMAGE_STEPS,
-                              guidance=GUIDANCE, bucket=bucket),
+                              guidance=GUIDANCE, bucket=shots[v].lineage.canvas if shots[v] else bucket,
+                              candidates=spec.candidates, judge=judge.name),
         logo_key=logo_key, fixes=copy.fixes, adgen_version=__version__, replaces=job.replaces,
+        scores=Scores(**scores[v]),
+        product_photo=shots[v].lineage if shots[v] else None,
     ) for v, copy in enumerate(copies)]
 
     def store() -> None:
@@ -121,14 +154,20 @@ def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
                 buf = io.BytesIO()
                 background.save(buf, format="PNG")
                 ctx.storage.put(background_key, buf.getvalue(), "image/png")
-                ctx.storage.put(image_key, layout(copy.texts, placement_, spec, background, logo, language=audience.language),
+                ctx.storage.put(image_key, layout(copy.texts, placement_, spec, background, logo, product=shots[v],
+                                                        language=audience.language),
                                 "image/png")
+            compliance = check_copy(copy.texts, placement_, spec.brand.banned_terms, spec.brand.name,
+                                    language=audience.language, keep=(product.name,))
+            if shots[v] is not None:
+                check_product(compliance, shots[v], plan_layout(**_render_args(copy.texts, placement_, spec, logo, None,
+                                                                                   audience.language)),
+                              placement_)
             rows.append(records.Creative(
                 id=f"{job.id}-{v}", campaign_id=job.campaign_id, job_id=job.id, variant=v, product=product.name,
                 audience=audience.name, placement=placement_.name, status="pending", copy=copy.texts,
-                compliance=check_copy(copy.texts, placement_, spec.brand.banned_terms, spec.brand.name,
-                                      language=audience.language, keep=(product.name,)),
-                lineage=lineages[v].record(), image_key=image_key, background_key=background_key,
+                compliance=compliance,
+                scores=scores[v], lineage=lineages[v].record(), image_key=image_key, background_key=background_key,
                 width=placement_.image.width if placement_.image else None,
                 height=placement_.image.height if placement_.image else None,
             ))
@@ -138,7 +177,7 @@ def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
             for row in rows:
                 s.merge(row)
             done = s.get(records.Job, job_id)
-            done.status, done.finished_at = "done", records._now()
+            done.status, done.finished_at, done.alternatives = "done", records._now(), alternatives
 
     return store
 
@@ -155,11 +194,24 @@ def rerender(ctx: Context, creative_id: str) -> tuple[bytes, bool]:
         raise LookupError(f"creative {creative_id} is text only ({row.placement}); nothing to render")
     lineage = Lineage.of(row.lineage)
     gen = lineage.generation
-    backgrounds = image_model_for(lineage.image_model.model_dump(), ctx).generate(
-        lineage.prompt.image, negative=lineage.prompt.negative, seeds=lineage.image_batch_seeds, size=gen.bucket,
-        steps=gen.image_steps, guidance=gen.guidance,
-    )
+    shot = shot_of(lineage, ctx)
+    if shot is not None:
+        background = shot.scene()
+    else:
+        background = image_model_for(lineage.image_model.model_dump(), ctx).generate(
+            lineage.prompt.image, negative=lineage.prompt.negative, seeds=lineage.image_batch_seeds, size=gen.bucket,
+            steps=gen.image_steps, guidance=gen.guidance,
+        )[lineage.variant]
     logo = ctx.storage.get(lineage.logo_key) if lineage.logo_key else None
-    data = layout(row.copy, placement(row.placement), spec, backgrounds[lineage.variant], logo,
+    data = layout(row.copy, placement(row.placement), spec, background, logo, product=shot,
                   language=spec.language_of(row.audience))
     return data, data == ctx.storage.get(row.image_key)
+
+
+def check_product(compliance: dict, shot: Shot, layout_, placement_: Placement) -> None:
+    """Add to a creative's checks whatever keeps its product from being seen (adgen.product_box)."""
+    problems = product_visible(shot.placed, layout_, safe_top=placement_.image.safe_top,
+                               safe_bottom=placement_.image.safe_bottom)
+    if problems:
+        compliance["issues"] += [f"product: {p}" for p in problems]
+        compliance["ok"] = False

@@ -31,7 +31,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 from adgen.settings import Settings
 
-SCHEMA_REVISION = "0005"  # the newest file in adgen/migrations/versions; a test keeps them in step
+SCHEMA_REVISION = "0004"  # the head of adgen/migrations/versions (0004 chains after 0005); a test keeps them in step
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -100,6 +100,7 @@ class Job(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     replaces: Mapped[str | None] = mapped_column(String(40))  # the creative this job makes again with a new seed
+    alternatives: Mapped[list | None]  # candidate copies best-of-N did not choose, with their scores
 
     campaign: Mapped[Campaign] = relationship(back_populates="jobs")
 
@@ -122,6 +123,7 @@ class Creative(Base):
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     compliance: Mapped[dict]
+    scores: Mapped[dict | None]  # adgen.score: overall 0-100 and its components; none on creatives made before scoring
     lineage: Mapped[dict]
     created_at: Mapped[datetime] = mapped_column(default=_now)
     updated_at: Mapped[datetime] = mapped_column(default=_now, onupdate=_now)

@@ -16,6 +16,8 @@ from adgen.context import Context
 from adgen.languages import language_name
 from adgen.lineage import Lineage
 from adgen.platforms import placement
+from adgen.score import best_per_cell
+from adgen.score import summary as score_summary
 
 THUMB = 360
 
@@ -100,7 +102,7 @@ def render_report(ctx: Context, campaign_id: str) -> str:
                        f"({html.escape(language)})</span></th>")
             for p in spec["placements"]:
                 out.append("<td><div class='cell'>")
-                for c in grid[product_name][(audience["name"], p)]:
+                for c in best_per_cell(grid[product_name][(audience["name"], p)]):
                     out.append(_card(ctx, c, products[product_name].get("url"), language))
                 out.append("</div></td>")
             out.append("</tr>")
@@ -127,6 +129,7 @@ def _card(ctx: Context, c: records.Creative, url: str | None, language: str = "e
                      + "</div>")
     for issue in c.compliance["issues"]:
         parts.append(f"<div class='f issue'>{html.escape(issue)}</div>")
+    parts.append(f"<div class='f'><b>score</b> {html.escape(score_summary(c.scores))}</div>")
     lineage = Lineage.of(c.lineage)
     fixes = lineage.fixes
     if fixes:

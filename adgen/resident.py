@@ -61,3 +61,21 @@ def image_model_for(ref: dict, ctx: "Context") -> "ImageModel":
     device = pick_device(ctx.settings)
     model = cached(("image", ref["path"], str(device)), lambda: ImageModel(ref["path"], device, pick_dtype(device)))
     return _activate(model, ref, ctx)
+
+
+class InpaintModel:
+    """A resident inpainting pipeline (`pipe`, for adgen.scene), with the time spent in it and no
+    brand adapters, as the worker status reports every resident model."""
+
+    def __init__(self, pipe):
+        self.pipe, self.adapters, self.model_seconds = pipe, {}, 0.0
+
+
+def inpaint_model_for(ref: dict, ctx: "Context") -> InpaintModel:
+    """The resident inpainting pipeline for a campaign's models.inpaint ref, which paints the scene
+    around a product photo (adgen.scene)."""
+    from adgen.scene import load_inpainting
+
+    device = pick_device(ctx.settings)
+    return cached(("inpaint", ref["path"], str(device)),
+                  lambda: InpaintModel(load_inpainting(ref["path"], device, pick_dtype(device))))

@@ -13,8 +13,10 @@ from sqlalchemy import select
 from adgen import records
 from adgen.compliance import check_copy
 from adgen.context import Context, campaign_logo, campaign_spec
+from adgen.lineage import Lineage
 from adgen.pipeline import layout
 from adgen.platforms import placement
+from adgen.product_shot import shot_of
 
 
 class ReviewError(ValueError):
@@ -90,7 +92,9 @@ def edit(ctx: Context, creative_id: str, field: str, index: int, text: str, revi
         if row.background_key:
             background = Image.open(io.BytesIO(ctx.storage.get(row.background_key)))
             _, logo = campaign_logo(campaign, ctx)
-            ctx.storage.put(row.image_key, layout(texts, place, spec, background, logo, language=language), "image/png")
+            product = shot_of(Lineage.of(row.lineage), ctx)
+            ctx.storage.put(row.image_key, layout(texts, place, spec, background, logo, product=product, language=language),
+                            "image/png")
         row.copy, row.compliance, row.status = texts, compliance, "pending"
         s.add(records.Review(creative_id=row.id, action="edit", reviewer=reviewer, before=before, after=texts))
         return compliance

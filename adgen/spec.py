@@ -16,6 +16,10 @@ from adgen.platforms import registry
 HEX_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 MAX_VARIANTS = 20
+MAX_CANDIDATES = 16
+# Best-of-N: 3 candidates keep the wall time near the goal (1.1-1.6x of one candidate on the tiny
+# defaults, bench/quality.py); 8 reach audience fit 0.87 on the example but cost about 3x (README "Scores").
+DEFAULT_CANDIDATES = 3
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 
@@ -67,6 +71,8 @@ class Product(Strict):
     benefits: list[NonEmpty] = Field([], description="Short benefit phrases, e.g. 'low acid'.")
     url: str | None = Field(None, description="Landing page (http or https); exports add UTM parameters from `tracking`. "
                                               "Required to export for a placement on an ad platform.")
+    images: list[Path] = Field([], description="Product photos (PNG, JPEG or WebP), relative to the working folder or "
+                                              "the spec file; the first is cut out and shown in every image creative.")
 
     @field_validator("url")
     @classmethod
@@ -112,6 +118,10 @@ class Audience(Strict):
 class Models(Strict):
     text: NonEmpty = Field("default", description="'default', a local folder or a hub id of a causal LM.")
     image: NonEmpty = Field("default", description="'default', a local folder or a hub id of a diffusers text-to-image pipeline.")
+    inpaint: NonEmpty = Field("default", description="'default', a local folder or a hub id of a diffusers inpainting "
+                                                     "pipeline; paints the scene around a product photo.")
+    judge: NonEmpty = Field("default", description="The encoder that scores copy: 'default' (all-MiniLM-L6-v2, bundled), or a "
+                            "local folder or hub id of a sentence-transformers model (a multilingual one for other languages).")
 
 
 class Adapters(Strict):
@@ -161,6 +171,8 @@ class CampaignSpec(Strict):
     audiences: list[Audience] = Field(min_length=1)
     placements: list[str] = Field(min_length=1, description="Placement names from the registry.")
     variants: int = Field(3, ge=1, le=MAX_VARIANTS, description="Creatives per product x audience x placement.")
+    candidates: int = Field(DEFAULT_CANDIDATES, ge=1, le=MAX_CANDIDATES, description="Best-of-N: copies written per "
+                            "variant, in the same batched model call; the best distinct ones are kept, the rest stay as alternatives.")
     seed: int = Field(0, ge=0, description="Seed for every random choice; the same spec and seed give the same creatives.")
     models: Models = Models()
     adapters: Adapters = Adapters()
@@ -219,7 +231,7 @@ def _where(loc: tuple) -> str:
 
 def parse_spec(data: object, source: str = "spec", base_dir: Path | None = None) -> CampaignSpec:
     """Validate a spec given as parsed YAML/JSON. Relative logo paths resolve against the working
-    folder first, then `base_dir` (the spec file's folder)."""
+    folder first, then `base_dir` (the spec file's folder); so do product images."""
     if not isinstance(data, dict):
         raise SpecError(f"{source}: expected a mapping with campaign, brand, products, audiences, placements")
     try:
@@ -234,9 +246,12 @@ def parse_spec(data: object, source: str = "spec", base_dir: Path | None = None)
             msg = "is not a known field"
         raise SpecError(f"{source}: {where}: {msg}") from None
     if spec.brand.logo is not None:
-        spec.brand.logo = _found(spec.brand.logo, base_dir, source, "brand.logo")
+        spec.brand.logo = _resolve(spec.brand.logo, base_dir, f"{source}: brand.logo")
+    for i, product in enumerate(spec.products):
+        product.images = [_resolve(image, base_dir, f"{source}: products[{i}].images[{j}] ({product.name})")
+                          for j, image in enumerate(product.images)]
     for i, font in enumerate(spec.brand.fonts):
-        spec.brand.fonts[i] = _found(font, base_dir, source, f"brand.fonts[{i}]")
+        spec.brand.fonts[i] = _resolve(font, base_dir, f"{source}: brand.fonts[{i}]")
     if spec.brand.fonts:
         from adgen.fonts import FontError
 
@@ -247,11 +262,12 @@ def parse_spec(data: object, source: str = "spec", base_dir: Path | None = None)
     return spec
 
 
-def _found(path: Path, base_dir: Path | None, source: str, where: str) -> Path:
+def _resolve(path: Path, base_dir: Path | None, where: str) -> Path:
+    """A file the spec names, found in the working folder first, then in `base_dir`."""
     candidates = [path] if path.is_absolute() else [Path.cwd() / path] + ([base_dir / path] if base_dir else [])
     found = next((p for p in candidates if p.is_file()), None)
     if found is None:
-        raise SpecError(f"{source}: {where}: file {str(path)!r} does not exist")
+        raise SpecError(f"{where}: file {str(path)!r} does not exist")
     return found.resolve()
 
 

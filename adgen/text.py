@@ -120,11 +120,16 @@ class Copy:
 
 def write_copy(
     model: TextModel, *, brand: Brand, product: Product, audience: Audience, placement: Placement,
-    variants: int, seed: int,
+    variants: int, seed: int, candidates: int = 1,
 ) -> list[Copy]:
-    """All copy for one job: `variants` creatives, each with every field its placement needs."""
+    """All copy for one job: `variants` creatives, each with every field its placement needs.
+
+    With `candidates` N above 1, N x `variants` copies are written in the same batched calls (for
+    adgen.score.choose to pick from); a text then only has to differ from the other texts of its own
+    copy, since choosing keeps the picked copies apart."""
+    count = variants * candidates
     written = {name: f for name, f in placement.fields.items() if f.written}
-    slots = [(v, name, k) for v in range(variants) for name, f in written.items() for k in range(f.generate)]
+    slots = [(v, name, k) for v in range(count) for name, f in written.items() for k in range(f.generate)]
     accepted: dict[tuple, str] = {}
     last: dict[tuple, tuple[str, list[str]]] = {}
     fixes: list[dict] = []
@@ -143,7 +148,8 @@ def write_copy(
             text = fill_slots(raw, product=product, brand=brand, audience=audience, variant=v)
             issues = check_text(text, written[name], placement, brand.banned_terms, brand.name,
                                 language=audience.language, keep=(product.name,))
-            twin = next((o for s, o in accepted.items() if s[1] == name and near_duplicate(text, o)), None)
+            twin = next((o for s, o in accepted.items()
+                         if s[1] == name and (candidates == 1 or s[0] == v) and near_duplicate(text, o)), None)
             if twin is not None:
                 issues.append(f"near-duplicate of {twin!r}")
             tries[slot] += 1
@@ -171,14 +177,20 @@ def write_copy(
             fixes.append({"variant": v, "field": name, "action": "dropped", "text": text, "reason": "; ".join(issues)})
 
     copies = []
-    for v in range(variants):
-        texts: dict[str, list[str]] = {}
-        for name, f in placement.fields.items():
-            if f.written:
-                texts[name] = [accepted[(v, name, k)] for k in range(f.generate) if (v, name, k) in accepted]
-            elif f.from_ == "brand_name":
-                texts[name] = [shorten(brand.name, f.max) or brand.name]
-            elif f.choices:
-                texts[name] = [placement.cta_choices[(seed + v) % len(placement.cta_choices)]]
-        copies.append(Copy(texts, [x for x in fixes if x["variant"] == v]))
+    for v in range(count):
+        texts = {name: [accepted[(v, name, k)] for k in range(f.generate) if (v, name, k) in accepted]
+                 for name, f in written.items()} | fixed_texts(placement, brand, seed, v % variants)
+        copies.append(Copy({name: texts[name] for name in placement.fields if name in texts},
+                           [x for x in fixes if x["variant"] == v]))
     return copies
+
+
+def fixed_texts(placement: Placement, brand: Brand, seed: int, variant: int) -> dict[str, list[str]]:
+    """The fields no model writes: the brand name, and a call to action rotating with the variant."""
+    texts: dict[str, list[str]] = {}
+    for name, f in placement.fields.items():
+        if f.from_ == "brand_name":
+            texts[name] = [shorten(brand.name, f.max) or brand.name]
+        elif f.choices:
+            texts[name] = [placement.cta_choices[(seed + variant) % len(placement.cta_choices)]]
+    return texts

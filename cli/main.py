@@ -212,13 +212,14 @@ def campaign_report(campaign_id: str, out_file: Path = typer.Option(Path("report
 @campaign_app.command("export")
 @user_errors
 def campaign_export(campaign_id: str, out_dir: Path = typer.Option(..., "--out", help="New folder for the bundle."),
-                    status: str = typer.Option("approved", "--status", help="approved (default), pending, rejected or any.")):
+                    status: str = typer.Option("approved", "--status", help="approved (default), pending, rejected or any."),
+                    top: int | None = typer.Option(None, "--top", min=1, help="Only the K best-scored creatives of each cell.")):
     """Export creatives.json, creatives.csv, the images and a folder per ad platform with the file its
     bulk tool imports; approved creatives only by default (any other status makes a PREVIEW)."""
     from adgen.export import export_campaign
 
     ctx = context()
-    entries = export_campaign(ctx, campaign_id, out_dir, status=status)
+    entries = export_campaign(ctx, campaign_id, out_dir, status=status, top=top)
     folders = sorted(p.name for p in out_dir.iterdir() if p.is_dir() and p.name != "images")
     out.print(f"{len(entries)} creatives -> {out_dir} (platform folders: {', '.join(folders) or 'none'})")
     if ctx.settings.c2pa_cert is None:
@@ -284,7 +285,27 @@ def creative_show(creative_id: str):
         # On S3 the URL is presigned (an hour), so it opens in a browser without credentials.
         url = ctx.storage.url(c.image_key) if c.image_key else None
         out.print_json(json.dumps({"id": c.id, "status": c.status, "copy": c.copy, "image_key": c.image_key,
-                                   "image_url": url, "compliance": c.compliance, "lineage": c.lineage}))
+                                   "image_url": url, "compliance": c.compliance, "scores": c.scores,
+                                   "lineage": c.lineage}))
+
+
+@campaign_app.command("rank")
+@user_errors
+def campaign_rank(campaign_id: str, top: int | None = typer.Option(None, "--top", min=1, help="Only the K best of each cell.")):
+    """Creatives best first within each product x audience x placement cell, with their scores."""
+    from sqlalchemy import select
+
+    from adgen import records
+    from adgen.score import best_per_cell, summary
+
+    ctx = context()
+    _summary(ctx, campaign_id)
+    with ctx.db() as s:
+        rows = s.scalars(select(records.Creative).where(records.Creative.campaign_id == campaign_id)
+                         .order_by(records.Creative.id)).all()
+    for c in best_per_cell(rows, top):
+        out.print(f"{c.id}  {c.status:<8} {c.audience} / {c.placement}: {summary(c.scores)}", highlight=False,
+                  soft_wrap=True)
 
 
 @creative_app.command("rerender")

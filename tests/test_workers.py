@@ -212,6 +212,8 @@ def test_two_workers_make_the_same_creatives_as_the_in_process_runner(pool, tmp_
         assert w["queues"] == ["image", "text"] and w["processes"] == 1
         kinds = {m["kind"] for child in w["children"] for m in child["models"]}
         assert "text" in kinds, w
+    # The example's product has a photo: its scenes were painted by the resident inpainting pipeline.
+    assert any(m["kind"] == "inpaint" for w in ours.values() for child in w["children"] for m in child["models"])
 
 
 def _catch_running(ctx: Context, campaign_id: str, children: set[int], timeout: float = 30) -> records.Job | None:

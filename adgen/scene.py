@@ -1,0 +1,298 @@
+"""The scene around a product: inpainted around its cut-out, grounded, the product's pixels untouched.
+
+Given a cut-out (adgen.cutout) and the box where the layout puts the product, an inpainting
+pipeline (diffusers' `AutoPipelineForInpainting`: SD 1.5 or SDXL inpainting, or the tiny offline
+default) generates everything but the product, at the model's native resolution:
+
+1. The cut-out is scaled to fit its box (aspect kept, centred across, resting on the box's bottom)
+   with `Image.resize(..., LANCZOS)`; that resized cut-out is what the creative shows.
+2. The repaint mask is the inverse of the product, grown by a few pixels into the product's edge so
+   the generated scene meets it without a seam.
+3. A soft contact shadow, an ellipse under the product's base, grounds it on whatever was painted.
+4. The product's own pixels are pasted back: wherever the resized cut-out is opaque, the output
+   equals it exactly; its soft edge (partial alpha) is blended over the scene.
+
+`extend_scene` widens or heightens a scene to another aspect ratio by outpainting the new margin
+instead of cropping. Prompts are cut to the text encoder's token limit (CLIP: 77 with its start
+and end tokens) and the prompt as the model saw it is returned for the lineage. An image the
+pipeline's own safety checker flags is never used: it is made again with a new seed, and after
+`max_attempts` flagged images the call fails with the reason.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFilter
+
+from adgen.cutout import Cutout
+from adgen.product_box import Box
+
+SEED_STEP = 1_000_003  # a flagged image is made again with seed + attempt * SEED_STEP
+SHADOW_OPACITY = 0.45
+EDGE_OVERLAP = 0.01  # the repaint mask reaches this share of the canvas's longer side into the product
+
+
+class SceneError(RuntimeError):
+    """A scene that could not be made; the message says why (e.g. every attempt was flagged)."""
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A generated scene with the product in it.
+
+    image: RGB at the canvas size. box: where the product's pixels are (inside the requested box).
+    prompt, negative_prompt: as the model saw them. seed: the seed of the image used; attempts: how
+    many images were made (more than 1 when the safety checker flagged one).
+    """
+
+    image: Image.Image
+    box: Box
+    prompt: str
+    negative_prompt: str | None
+    seed: int
+    attempts: int
+    strength: float
+    edge_overlap: int
+
+    def lineage(self) -> dict:
+        return {"canvas": list(self.image.size), "product_box": [self.box.x, self.box.y, self.box.width, self.box.height],
+                "image_prompt": self.prompt, "negative_prompt": self.negative_prompt, "image_seed": self.seed,
+                "attempts": self.attempts, "inpaint_strength": self.strength, "mask_overlap_px": self.edge_overlap}
+
+
+@dataclass(frozen=True)
+class Extension:
+    """A scene extended to another aspect ratio. image: RGB at the requested size; inner: where
+    the original scene lies in it (scaled, never cropped); the rest was outpainted. Within `seam`
+    pixels of a new margin the original is blended into it; elsewhere in `inner` it is kept as is."""
+
+    image: Image.Image
+    inner: Box
+    seam: int
+    prompt: str
+    seed: int
+    attempts: int
+
+
+def load_inpainting(path: str, device: torch.device, dtype: torch.dtype):
+    """An inpainting pipeline from a local folder or hub id, with progress bars off."""
+    from diffusers import AutoPipelineForInpainting
+
+    pipe = AutoPipelineForInpainting.from_pretrained(path, dtype=dtype).to(device)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def native_size(pipe) -> int:
+    """The side, in pixels, the pipeline's denoiser was made for (e.g. 512 for SD 1.5)."""
+    denoiser = pipe.components.get("unet") or pipe.components["transformer"]
+    return denoiser.config.sample_size * pipe.vae_scale_factor
+
+
+def size_step(pipe) -> int:
+    """Canvas sides must be multiples of this: the VAE's scale factor times the UNet's own
+    downsampling (64 for SD 1.5 and SDXL, 16 for the tiny default), or twice the VAE's factor for
+    transformer denoisers, which pack 2x2 latent patches."""
+    unet = pipe.components.get("unet")
+    if unet is None:
+        return 2 * pipe.vae_scale_factor
+    return pipe.vae_scale_factor * 2 ** (len(unet.config.block_out_channels) - 1)
+
+
+def canvas_for(pipe, width: int, height: int) -> tuple[int, int]:
+    """The canvas to generate a width x height region at: about the model's native area, sides
+    multiples of `size_step`, aspect ratio nearest the region's (the rule of ImageModel.bucket)."""
+    step, native = size_step(pipe), native_size(pipe)
+    area, target = native**2, math.log(width / height)
+    sizes = [
+        (w, h)
+        for w in range(step, 4 * native + 1, step)
+        for h in range(step, 4 * native + 1, step)
+        if 0.75 * area <= w * h <= 1.1 * area
+    ]
+    return min(sizes, key=lambda s: (round(abs(math.log(s[0] / s[1]) - target), 2), -s[0] * s[1]))
+
+
+def fit_prompt(pipe, prompt: str) -> str:
+    """`prompt` cut at a token boundary to what every text encoder of `pipe` reads (CLIP: 75 tokens
+    between its start and end tokens). Returned as given when it fits, else as the tokenizer decodes
+    the kept tokens: the text the model saw."""
+    for name in ("tokenizer", "tokenizer_2"):
+        tokenizer = pipe.components.get(name)
+        if tokenizer is None:
+            continue
+        limit = tokenizer.model_max_length - 2
+        ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        kept, cut = ids, limit
+        # Decoding and encoding again can merge pieces differently; cut further until the text fits.
+        while len(kept) > limit:
+            prompt = tokenizer.decode(ids[:cut], skip_special_tokens=True).strip()
+            kept, cut = tokenizer(prompt, add_special_tokens=False)["input_ids"], cut - 1
+    return prompt
+
+
+def place(cutout: Cutout, box: Box) -> tuple[Image.Image, Box]:
+    """The cut-out scaled into `box` (aspect kept, centred across, on the box's bottom edge) as RGBA,
+    and the box it then fills exactly."""
+    cw, ch = cutout.image.size
+    scale = min(box.width / cw, box.height / ch)
+    w, h = max(1, round(cw * scale)), max(1, round(ch * scale))
+    placed = Box(box.x + (box.width - w) // 2, box.bottom - h, w, h)
+    return cutout.image.resize((w, h), Image.Resampling.LANCZOS), placed
+
+
+def paste_product(image: Image.Image, cutout: Cutout, box: Box) -> tuple[Image.Image, Box]:
+    """A copy of `image` (RGB) with the product placed in `box` (see `place`): where the resized
+    cut-out is opaque the result is exactly its pixels, its soft edge is blended over the image.
+    Returns the new image and the box the product fills."""
+    product, placed = place(cutout, box)
+    if placed.x < 0 or placed.y < 0 or placed.right > image.width or placed.bottom > image.height:
+        raise ValueError(f"product box {placed} is not inside the {image.width}x{image.height} image")
+    out = np.array(image.convert("RGB"))
+    region = out[placed.y : placed.bottom, placed.x : placed.right].astype(np.uint16)
+    rgba = np.asarray(product).astype(np.uint16)
+    alpha = rgba[..., 3:4]
+    blended = (rgba[..., :3] * alpha + region * (255 - alpha) + 127) // 255
+    # Integer blending with alpha 255 gives the product's value exactly; said twice for clarity.
+    blended = np.where(alpha == 255, rgba[..., :3], blended)
+    out[placed.y : placed.bottom, placed.x : placed.right] = blended.astype(np.uint8)
+    return Image.fromarray(out), placed
+
+
+def contact_shadow(image: Image.Image, cutout: Cutout, box: Box) -> Image.Image:
+    """`image` darkened by a soft ellipse under the base of the product placed in `box`."""
+    product, placed = place(cutout, box)
+    alpha = np.asarray(product.getchannel("A")) > 0
+    rows = np.nonzero(alpha.any(axis=1))[0]
+    base = alpha[rows[-max(1, len(rows) // 10) :]].any(axis=0)  # the lowest tenth of the product
+    cols = np.nonzero(base)[0]
+    left, right = placed.x + cols.min(), placed.x + cols.max() + 1
+    cx, cy = (left + right) / 2, placed.y + rows[-1] + 1
+    rx, ry = 0.55 * (right - left), max(2.0, 0.06 * placed.height)
+    shade = Image.new("L", image.size, 0)
+    ImageDraw.Draw(shade).ellipse((cx - rx, cy - ry, cx + rx, cy + ry), fill=255)
+    shade = shade.filter(ImageFilter.GaussianBlur(max(1.0, ry)))
+    factor = 1.0 - SHADOW_OPACITY * np.asarray(shade, np.float32)[..., None] / 255.0
+    return Image.fromarray(np.round(np.asarray(image.convert("RGB"), np.float32) * factor).astype(np.uint8))
+
+
+def _generate(pipe, *, image, mask, prompt, negative_prompt, seed, steps, guidance, strength, max_attempts):
+    """One inpainted image that the pipeline's safety checker (if it has one) did not flag, and the
+    seed and attempt count that made it."""
+    flagged = []
+    for attempt in range(max_attempts):
+        attempt_seed = seed + attempt * SEED_STEP
+        with torch.inference_mode():
+            out = pipe(
+                prompt=prompt, negative_prompt=negative_prompt if guidance > 1 else None,
+                image=image, mask_image=mask, width=image.width, height=image.height,
+                strength=strength, num_inference_steps=steps, guidance_scale=guidance,
+                generator=torch.Generator(device="cpu").manual_seed(attempt_seed),
+            )
+        # Only pipelines with a safety checker report on it; the others return no such field.
+        if not any(getattr(out, "nsfw_content_detected", None) or []):
+            return out.images[0].convert("RGB"), attempt_seed, attempt + 1
+        flagged.append(attempt_seed)
+    raise SceneError(
+        f"the image model's safety checker flagged every image ({max_attempts} seed{'s' * (max_attempts != 1)}: "
+        f"{', '.join(map(str, flagged))}); change the prompt or the product photo"
+    )
+
+
+def compose_scene(
+    pipe, cutout: Cutout, *, canvas: tuple[int, int], box: Box, prompt: str, seed: int,
+    negative_prompt: str | None = None, steps: int = 20, guidance: float = 6.0, strength: float = 1.0,
+    max_attempts: int = 3,
+) -> Scene:
+    """Generate the scene around the product with the inpainting `pipe`.
+
+    canvas: (width, height) to generate at, near the model's native area, sides multiples of
+    `size_step(pipe)`. box: where the product goes on that canvas.
+    strength 1.0 paints the scene from noise; lower keeps more of the neutral ground around the
+    product. Raises SceneError when every attempt is flagged, ValueError for a bad canvas or box.
+    """
+    width, height = canvas
+    factor = size_step(pipe)
+    if width % factor or height % factor or width < factor or height < factor:
+        raise ValueError(f"canvas must have sides that are positive multiples of {factor}, got {width}x{height}")
+    if box.x < 0 or box.y < 0 or box.right > width or box.bottom > height or box.width < 1 or box.height < 1:
+        raise ValueError(f"product box {box} is not inside the {width}x{height} canvas")
+    prompt = fit_prompt(pipe, prompt)
+    negative_prompt = None if negative_prompt is None else fit_prompt(pipe, negative_prompt)
+    # The product on a neutral grey ground: what the masked-image input of the model shows.
+    ground, placed = paste_product(Image.new("RGB", canvas, (127, 127, 127)), cutout, box)
+    keep = Image.new("L", canvas, 0)
+    keep.paste(place(cutout, box)[0].getchannel("A").point(lambda a: 255 if a == 255 else 0), (placed.x, placed.y))
+    overlap = max(1, round(EDGE_OVERLAP * max(canvas)))
+    # MinFilter shrinks the kept area, so the repaint mask (its inverse) reaches into the product's edge.
+    keep = keep.filter(ImageFilter.MinFilter(2 * overlap + 1))
+    mask = Image.eval(keep, lambda v: 255 - v)
+    generated, used_seed, attempts = _generate(
+        pipe, image=ground, mask=mask, prompt=prompt, negative_prompt=negative_prompt, seed=seed, steps=steps,
+        guidance=guidance, strength=strength, max_attempts=max_attempts,
+    )
+    if generated.size != canvas:
+        generated = generated.resize(canvas, Image.Resampling.LANCZOS)
+    scene, placed = paste_product(contact_shadow(generated, cutout, box), cutout, box)
+    return Scene(image=scene, box=placed, prompt=prompt, negative_prompt=negative_prompt, seed=used_seed,
+                 attempts=attempts, strength=strength, edge_overlap=overlap)
+
+
+def extend_scene(
+    pipe, image: Image.Image, *, width: int, height: int, prompt: str, seed: int,
+    negative_prompt: str | None = None, steps: int = 20, guidance: float = 6.0, max_attempts: int = 3,
+) -> Extension:
+    """`image` extended to the aspect ratio of width x height by outpainting, returned at exactly
+    width x height. The image is scaled to fit inside (never cropped), centred, and the margin
+    around it is generated at about the model's native area; the original pixels, scaled, are kept
+    except for a short feathered seam where the new margin meets them."""
+    if width < 8 or height < 8:
+        raise ValueError(f"width and height must be at least 8, got {width}x{height}")
+    prompt = fit_prompt(pipe, prompt)
+    negative_prompt = None if negative_prompt is None else fit_prompt(pipe, negative_prompt)
+    factor, native = size_step(pipe), native_size(pipe)
+    gen_w = max(factor, round(native * (width / height) ** 0.5 / factor) * factor)
+    gen_h = max(factor, round(native * (height / width) ** 0.5 / factor) * factor)
+    # The original scaled to fit inside the output; its place on the generation canvas follows.
+    scale = min(width / image.width, height / image.height)
+    inner_w, inner_h = round(image.width * scale), round(image.height * scale)
+    inner = Box((width - inner_w) // 2, (height - inner_h) // 2, inner_w, inner_h)
+    gx, gy = gen_w / width, gen_h / height
+    g_inner = Box(round(inner.x * gx), round(inner.y * gy), round(inner_w * gx), round(inner_h * gy))
+    if (inner_w, inner_h) == (width, height):  # same ratio: nothing to outpaint
+        out = image.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
+        return Extension(image=out, inner=inner, seam=0, prompt=prompt, seed=seed, attempts=0)
+    ground = Image.new("RGB", (gen_w, gen_h), (127, 127, 127))
+    scaled = image.convert("RGB").resize((g_inner.width, g_inner.height), Image.Resampling.LANCZOS)
+    ground.paste(scaled, (g_inner.x, g_inner.y))
+    seam = max(2, round(EDGE_OVERLAP * 2 * max(gen_w, gen_h)))
+    mask = Image.new("L", (gen_w, gen_h), 255)
+    mask.paste(0, (g_inner.x + seam, g_inner.y + seam, g_inner.right - seam, g_inner.bottom - seam))
+    generated, used_seed, attempts = _generate(
+        pipe, image=ground, mask=mask, prompt=prompt, negative_prompt=negative_prompt, seed=seed, steps=steps,
+        guidance=guidance, strength=1.0, max_attempts=max_attempts,
+    )
+    out = generated.resize((width, height), Image.Resampling.LANCZOS)
+    # The original back at full output resolution, feathered over the seam where a new margin
+    # meets it; sides that reach the output's edge have no margin and are kept whole.
+    edge = max(1, round(seam / gx))
+    feather = Image.new("L", (inner_w, inner_h), 0)
+    half = edge // 2
+    ImageDraw.Draw(feather).rectangle((half, half, inner_w - 1 - half, inner_h - 1 - half), fill=255)
+    # A blur of a sixth of the seam reaches full strength within the seam's other half.
+    keep = np.array(feather.filter(ImageFilter.GaussianBlur(max(0.5, edge / 6))))
+    if inner.x == 0:
+        keep[:, : 2 * edge] = 255
+    if inner.y == 0:
+        keep[: 2 * edge, :] = 255
+    if inner.right == width:
+        keep[:, -2 * edge :] = 255
+    if inner.bottom == height:
+        keep[-2 * edge :, :] = 255
+    out.paste(image.convert("RGB").resize((inner_w, inner_h), Image.Resampling.LANCZOS), (inner.x, inner.y),
+              Image.fromarray(keep))
+    return Extension(image=out, inner=inner, seam=edge, prompt=prompt, seed=used_seed, attempts=attempts)

