@@ -4,12 +4,19 @@ A user works on the brands they were given (`adgen users add alice --brand north
 nothing else. Every lookup by id goes through `campaign_of`, `creative_of` or `brand_of`, which
 answer "no such ..." both for ids that do not exist and for ids of another advertiser, so a
 foreign id cannot even be told apart from a wrong one.
+
+Sign-in is rate limited by `SignInLimiter` (failed attempts per account and per client address),
+and a web session stays valid only while `password_stamp` of its user is the one it signed in with,
+so changing a password or removing a user ends their sessions.
 """
 
 import hashlib
 import hmac
 import re
 import secrets
+import threading
+import time
+from collections import deque
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -79,6 +86,76 @@ def add_user(s: Session, name: str, password: str, brands: list[str]) -> records
         if s.get(records.BrandAccess, (user.id, brand.id)) is None:
             s.add(records.BrandAccess(user_id=user.id, brand_id=brand.id))
     return user
+
+
+def set_password(s: Session, name: str, password: str) -> None:
+    """Change a user's password; their web sessions end because the password stamp changes."""
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"password: use at least {MIN_PASSWORD} characters")
+    _existing(s, name).password_hash = hash_password(password)
+
+
+def remove_user(s: Session, name: str) -> None:
+    """Delete a user and their brand grants; brands, campaigns and reviews stay as they are."""
+    user = _existing(s, name)
+    for grant in s.scalars(select(records.BrandAccess).where(records.BrandAccess.user_id == user.id)):
+        s.delete(grant)
+    s.flush()
+    s.delete(user)
+
+
+def _existing(s: Session, name: str) -> records.User:
+    user = s.scalar(select(records.User).where(records.User.name == name))
+    if user is None:
+        raise AccountError(f"user name {name!r}: no such user")
+    return user
+
+
+def password_stamp(s: Session, name: str) -> str | None:
+    """A short fingerprint of the user's current password hash (None when the user is gone): a
+    session remembers it at sign-in and ends when it changes."""
+    stored = s.scalar(select(records.User.password_hash).where(records.User.name == name))
+    return hashlib.sha256(stored.encode()).hexdigest()[:16] if stored else None
+
+
+class SignInLimiter:
+    """Failed sign-ins per account and per client address in a sliding window. `wait` says how many
+    seconds a new attempt must wait (0: go ahead) and is asked before any password is hashed. A
+    success clears the account's failures; an address's failures only age out, so signing in to
+    one's own account does not buy more guesses at another."""
+
+    def __init__(self, attempts: int, window: float, clock=time.monotonic):
+        self.attempts, self.window, self.clock = attempts, window, clock
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        times = self._failures.get(key, deque())
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if not times:
+            self._failures.pop(key, None)
+        return times
+
+    def wait(self, name: str, address: str) -> float:
+        with self._lock:
+            now = self.clock()
+            waits = [times[0] + self.window - now for key in (f"user:{name}", f"addr:{address}")
+                     if len(times := self._recent(key, now)) >= self.attempts]
+            return max(waits, default=0.0)
+
+    def failed(self, name: str, address: str) -> None:
+        with self._lock:
+            now = self.clock()
+            if len(self._failures) > 10_000:  # guesses at many made-up names: forget the stale ones
+                for key in list(self._failures):
+                    self._recent(key, now)
+            for key in (f"user:{name}", f"addr:{address}"):
+                self._failures.setdefault(key, self._recent(key, now)).append(now)
+
+    def succeeded(self, name: str) -> None:
+        with self._lock:
+            self._failures.pop(f"user:{name}", None)
 
 
 def authenticate(s: Session, name: str, password: str) -> bool:

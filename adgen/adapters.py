@@ -3,15 +3,18 @@ entirely in storage, so the same registry works on a local folder and on S3.
 
 Layout under the storage root, one folder per version plus one index per brand and kind:
 
+    adapters/<brand>/<kind>/v<N>/claimed              written only if absent: who took the number N
     adapters/<brand>/<kind>/v<N>/<adapter files>      the standard PEFT or diffusers files, as trained
     adapters/<brand>/<kind>/v<N>/adgen-adapter.json   metadata: base model and its hash, dataset, metrics, ...
-    adapters/<brand>/<kind>/index.json                {"versions": [1, 2], "latest": 2}
+    adapters/<brand>/<kind>/index.json                {"latest": 2}: where @latest points
     adapters/brands.json                              {"northwind": ["text", "image"]}, for listing
 
-A version becomes visible only when the index names it, and the index is written last, so a failed
-upload never leaves a half version behind. Runners resolve a ref to its metadata, fetch its files
-into a local cache keyed by content hash (verified file by file) and check that the adapter was
-trained on the campaign's base model.
+A push takes its version number with a conditional write of `claimed` (`Storage.put_new`: a hard
+link locally, `If-None-Match: *` on S3), so two pushes at once never both get vN. A version exists
+once its metadata is written, and that is written last, so a failed upload never leaves a half
+version behind. Runners resolve a ref to its metadata, fetch its files into a local cache keyed by
+content hash (each file checked against its sha256, the set against the hash the campaign
+recorded) and check that the adapter was trained on the campaign's base model.
 """
 
 import hashlib
@@ -34,6 +37,7 @@ FORMATS = {
 # Besides the weights, a version keeps what a person reads: the model card, loss curve, samples.
 EXTRA_FILES = ("README.md", "loss.png", "validation.png", "metrics.json", "recipe.yaml")
 META = "adgen-adapter.json"
+CLAIM = "claimed"
 BRANDS = "adapters/brands.json"
 REF = re.compile(r"^(?P<brand>[a-z0-9][a-z0-9-]*)/(?P<kind>[a-z]+)(@(?P<version>v\d+|latest))?$")
 
@@ -113,6 +117,12 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
+def content_hash(files: dict[str, str], kind: str) -> str:
+    """The adapter's identity: a hash over the sha256 of its weight files."""
+    weights = "".join(f"{n}:{files[n]}" for n in FORMATS[kind]["required"])
+    return hashlib.sha256(weights.encode()).hexdigest()[:16]
+
+
 def adapter_files(path: Path, kind: str) -> list[Path]:
     """The files of an adapter folder that go into the registry; raises naming what is missing."""
     if not path.is_dir():
@@ -125,9 +135,40 @@ def adapter_files(path: Path, kind: str) -> list[Path]:
     return [path / n for n in [*FORMATS[kind]["required"], *EXTRA_FILES] if (path / n).is_file()]
 
 
+def check_brand(brand: str) -> None:
+    """A registry brand is a slug; asked before any training so a typo costs nothing."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,99}", brand):
+        raise AdapterError(f"--brand {brand!r} is not a slug; use lower-case letters, digits and hyphens")
+
+
 def _index(storage: Storage, brand: str, kind: str) -> dict:
     key = f"{_folder(brand, kind)}/index.json"
-    return json.loads(storage.get(key)) if storage.exists(key) else {"versions": [], "latest": None}
+    return json.loads(storage.get(key)) if storage.exists(key) else {"latest": None}
+
+
+def _numbers(storage: Storage, brand: str, kind: str) -> list[int]:
+    """The versions of brand/kind: every vN whose metadata exists, up to the last number claimed
+    (a claim without metadata is a push in progress or one that failed)."""
+    found, n = [], 1
+    while True:
+        prefix = f"{_folder(brand, kind)}/v{n}"
+        if storage.exists(f"{prefix}/{META}"):
+            found.append(n)
+        elif not storage.exists(f"{prefix}/{CLAIM}"):
+            return found
+        n += 1
+
+
+def _claim(storage: Storage, brand: str, kind: str, start: int) -> int:
+    """The first free version number from `start`, taken atomically."""
+    n = start
+    while True:
+        prefix = f"{_folder(brand, kind)}/v{n}"
+        stamp = json.dumps({"at": datetime.now(UTC).isoformat(timespec="seconds")}).encode()
+        # a version pushed before claims existed has metadata and no claim: taken all the same
+        if storage.put_new(f"{prefix}/{CLAIM}", stamp, "application/json") and not storage.exists(f"{prefix}/{META}"):
+            return n
+        n += 1
 
 
 def push(
@@ -137,26 +178,23 @@ def push(
 ) -> AdapterVersion:
     """Store an adapter folder as the next version of brand/kind; returns its metadata. With
     `promote`, @latest points to it (otherwise only its @vN ref reaches it until promoted)."""
-    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", brand):
-        raise AdapterError(f"--brand {brand!r} is not a slug; use lower-case letters, digits and hyphens")
+    check_brand(brand)
     files = adapter_files(path, kind)
     digests = {p.name: _sha256(p) for p in files}
-    weights = "".join(f"{n}:{digests[n]}" for n in FORMATS[kind]["required"])
-    content = hashlib.sha256(weights.encode()).hexdigest()[:16]
     index = _index(storage, brand, kind)
+    number = _claim(storage, brand, kind, (index["latest"] or 0) + 1)
     version = AdapterVersion(
-        brand=brand, kind=kind, version=max(index["versions"], default=0) + 1,
-        format="peft" if kind == "text" else "diffusers", base=base, hash=content, files=digests,
+        brand=brand, kind=kind, version=number,
+        format="peft" if kind == "text" else "diffusers", base=base, hash=content_hash(digests, kind), files=digests,
         dataset=dataset or {}, hyperparameters=hyperparameters or {}, metrics=metrics or {},
         created=datetime.now(UTC).isoformat(timespec="seconds"), source=source,
     )
     for p in files:
         storage.put(f"{version.prefix}/{p.name}", p.read_bytes())
     storage.put(f"{version.prefix}/{META}", json.dumps(asdict(version), indent=2).encode(), "application/json")
-    index["versions"].append(version.version)
     if promote or index["latest"] is None:
-        index["latest"] = version.version
-    storage.put(f"{_folder(brand, kind)}/index.json", json.dumps(index).encode(), "application/json")
+        storage.put(f"{_folder(brand, kind)}/index.json", json.dumps({"latest": version.version}).encode(),
+                    "application/json")
     listing = json.loads(storage.get(BRANDS)) if storage.exists(BRANDS) else {}
     if kind not in listing.setdefault(brand, []):
         listing[brand].append(kind)
@@ -172,28 +210,27 @@ def resolve(storage: Storage, ref: str, kind: str | None = None) -> AdapterVersi
     """The metadata of a ref; raises AdapterError naming the ref and what exists."""
     r = parse_ref(ref, kind)
     index = _index(storage, r.brand, r.kind)
-    if not index["versions"]:
-        raise AdapterError(f"adapter {ref!r} does not exist: brand {r.brand!r} has no {r.kind} adapters")
     number = index["latest"] if r.version == "latest" else int(r.version[1:])
-    if number not in index["versions"]:
-        have = ", ".join(f"v{v}" for v in index["versions"])
-        raise AdapterError(f"adapter {ref!r} does not exist; {r.brand}/{r.kind} has {have}")
-    data = json.loads(storage.get(f"{_folder(r.brand, r.kind)}/v{number}/{META}"))
-    return AdapterVersion(**data)
+    key = f"{_folder(r.brand, r.kind)}/v{number}/{META}"
+    if number is None or not storage.exists(key):
+        have = _numbers(storage, r.brand, r.kind)
+        if not have:
+            raise AdapterError(f"adapter {ref!r} does not exist: brand {r.brand!r} has no {r.kind} adapters")
+        raise AdapterError(f"adapter {ref!r} does not exist; {r.brand}/{r.kind} has {', '.join(f'v{v}' for v in have)}")
+    return AdapterVersion(**json.loads(storage.get(key)))
 
 
 def promote(storage: Storage, ref: str) -> AdapterVersion:
     """Point brand/kind@latest at the version `ref` names (to roll forward or back)."""
     version = resolve(storage, ref)
-    index = _index(storage, version.brand, version.kind)
-    index["latest"] = version.version
-    storage.put(f"{_folder(version.brand, version.kind)}/index.json", json.dumps(index).encode(), "application/json")
+    storage.put(f"{_folder(version.brand, version.kind)}/index.json", json.dumps({"latest": version.version}).encode(),
+                "application/json")
     return version
 
 
 def versions(storage: Storage, brand: str, kind: str) -> tuple[list[AdapterVersion], int | None]:
-    index = _index(storage, brand, kind)
-    return [resolve(storage, f"{brand}/{kind}@v{v}") for v in index["versions"]], index["latest"]
+    return ([resolve(storage, f"{brand}/{kind}@v{v}") for v in _numbers(storage, brand, kind)],
+            _index(storage, brand, kind)["latest"])
 
 
 def check_base(version: AdapterVersion, model: dict, field_name: str) -> None:
@@ -214,6 +251,14 @@ def fetch(storage: Storage, lineage: dict, cache_dir: Path) -> Path:
     brand_kind, _, version = lineage["ref"].partition("@")
     meta_key = f"adapters/{brand_kind}/{version}/{META}"
     meta = json.loads(storage.get(meta_key))
+    kind = meta.get("kind")
+    allowed = {*FORMATS.get(kind, {"required": []})["required"], *EXTRA_FILES}
+    if kind not in KINDS or not set(meta["files"]) <= allowed:
+        strange = sorted(set(meta["files"]) - allowed) or [str(kind)]
+        raise AdapterError(f"{lineage['ref']}: its metadata names {strange[0]!r}, not a file an adapter has")
+    if content_hash(meta["files"], kind) != lineage["hash"]:
+        raise AdapterError(f"{lineage['ref']}: the files in storage are not the ones the campaign recorded "
+                           f"(hash {lineage['hash']})")
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".fetch-", dir=cache_dir))
     try:

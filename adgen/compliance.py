@@ -52,13 +52,28 @@ def lint_text(text: str, rules: tuple[str, ...], *, headline: bool, allowed_caps
     return issues
 
 
+def invisible_chars(text: str, allowed: str = "") -> list[str]:
+    """Control and format characters (Unicode Cc, Cf: zero-width spaces, bidi overrides, ...) in
+    text, as U+XXXX; nothing a reader sees, but enough to hide a banned word from a check."""
+    return [f"U+{ord(ch):04X}" for ch in text if unicodedata.category(ch) in ("Cc", "Cf") and ch not in allowed]
+
+
+def strip_invisible(text: str) -> str:
+    return "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf") or ch == "\n")
+
+
+def _fold(text: str) -> str:
+    """What a reader reads: compatibility forms unified (NFKC: full-width letters, ligatures),
+    invisible characters dropped, case folded."""
+    return unicodedata.normalize("NFKC", strip_invisible(text)).casefold()
+
+
 def banned_terms_in(text: str, banned: list[str]) -> list[str]:
-    """The brand's banned terms found in text (whole words, with common suffixes, any case)."""
-    found = []
-    for term in banned:
-        if re.search(r"\b" + re.escape(term) + SUFFIXES + r"\b", text, re.IGNORECASE):
-            found.append(term)
-    return found
+    """The brand's banned terms found in text (whole words, with common suffixes, any case or
+    Unicode form, invisible characters ignored)."""
+    folded = _fold(text)
+    return [term for term in banned
+            if re.search(r"\b" + re.escape(_fold(term)) + SUFFIXES + r"\b", folded)]
 
 
 def check_text(
@@ -70,6 +85,8 @@ def check_text(
     issues = []
     if not text.strip():
         return ["empty"]
+    if hidden := invisible_chars(text, allowed="\n"):
+        issues.append(f"invisible or control character {hidden[0]}")
     if field.max is not None:
         width = display_width(text, field.url_length)
         if width > field.max:

@@ -26,7 +26,7 @@ from adgen.languages import LanguageError, check_text_model
 from adgen.pipeline import make_creatives
 from adgen.platforms import placement
 from adgen.render import encode_png
-from adgen.spec import CampaignSpec, SpecError
+from adgen.spec import CampaignSpec, SpecError, image_size_problem
 from adgen.storage import StorageError
 
 MAX_LOGO_BYTES = 5 * 1024 * 1024
@@ -46,6 +46,8 @@ def logo_problem(data: bytes) -> str | None:
     campaign specs and the web app's brand kit alike (each names its own field in front)."""
     if len(data) > MAX_LOGO_BYTES:
         return f"the file is {len(data) / 1024**2:.1f} MB; the limit is {MAX_LOGO_BYTES // 1024**2} MB"
+    if problem := image_size_problem(data):
+        return problem
     try:
         with Image.open(io.BytesIO(data)) as im:
             im.verify()

@@ -65,6 +65,10 @@ def folder_hash(path: Path) -> str:
     return _hashes[key]
 
 
+# The file a saved model folder always has: transformers' config, diffusers' pipeline index.
+MODEL_FILES = {"text": "config.json", "image": "model_index.json"}
+
+
 def resolve_model(ref: str, kind: str, settings: Settings, progress=None) -> ModelRef:
     """Turn models.text / models.image of a spec into a ModelRef, or raise ModelError naming the field."""
     field = f"models.{kind}"
@@ -73,10 +77,14 @@ def resolve_model(ref: str, kind: str, settings: Settings, progress=None) -> Mod
         return ModelRef(ref, str(path), folder_hash(path))
     local = Path(ref).expanduser()
     if local.is_dir():
+        marker = MODEL_FILES[kind]
+        if not (local / marker).is_file():
+            raise ModelError(f"{field}: {ref!r} is a folder but not a saved {kind} model (no {marker}); "
+                             "use 'default', a folder written by save_pretrained or a hub id")
         return ModelRef(ref, str(local.resolve()), folder_hash(local.resolve()))
     if ref.startswith((".", "/", "~")) or not HUB_ID.match(ref):
         raise ModelError(f"{field}: {ref!r} is not a folder; use 'default', a local folder or a hub id like org/name")
-    return ModelRef(ref, ref, _hub_revision(ref, field, "config.json" if kind == "text" else "model_index.json"))
+    return ModelRef(ref, ref, _hub_revision(ref, field, MODEL_FILES[kind]))
 
 
 def _hub_revision(repo_id: str, field: str, filename: str) -> str:

@@ -11,7 +11,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from adgen import records
-from adgen.compliance import check_copy
+from adgen.compliance import check_copy, invisible_chars
 from adgen.context import Context, campaign_logo, campaign_spec
 from adgen.lineage import Lineage
 from adgen.pipeline import layout
@@ -65,6 +65,17 @@ def reject(ctx: Context, campaign_id: str, creative_ids: list[str] | None, revie
         return len(rows)
 
 
+def _check_edit(text: str, field) -> None:
+    """An edit is what a reviewer typed: refused with invisible characters (which would hide a banned
+    word), and capped at twice the field's limit, so a pasted essay never ties up a render."""
+    if hidden := invisible_chars(text):
+        raise ReviewError(f"{field.name}: the text holds an invisible or control character ({hidden[0]}); retype it")
+    cap = 2 * (field.max or 500)
+    if len(text) > cap:
+        raise ReviewError(f"{field.name}: {len(text)} characters; an edit may have at most {cap} "
+                          f"(twice the field's limit of {field.max or 500})")
+
+
 def edit(ctx: Context, creative_id: str, field: str, index: int, text: str, reviewer: str) -> dict:
     """Replace one text of a creative, re-render it and re-check it; returns the new compliance.
     The creative goes back to pending: an edit needs a fresh approval."""
@@ -79,6 +90,7 @@ def edit(ctx: Context, creative_id: str, field: str, index: int, text: str, revi
         values = texts.setdefault(field, [])
         if not 0 <= index <= len(values):
             raise ReviewError(f"{field} has {len(values)} texts; index must be 0..{len(values)}")
+        _check_edit(text, place.fields[field])
         before = {k: list(v) for k, v in row.copy.items()}
         if index == len(values):
             values.append(text.strip())

@@ -25,6 +25,13 @@ class Settings(BaseSettings):
     c2pa_key: Path | None = Field(default=None, description="PEM private key of c2pa_cert; set both or neither.")
     c2pa_alg: str = Field(default="es256", description="Signing algorithm of c2pa_key (es256, es384, ps256, ed25519, ...).")
     job_time_limit: int = Field(default=1800, ge=10, description="Seconds one job may run on a worker before it is killed; the broker's redelivery timeout and the reconciler are derived from it.")
+    signin_attempts: int = Field(default=5, ge=1, description="Failed sign-ins allowed per account and per client address in `signin_window` seconds; more are refused, without checking the password, until the oldest ages out.")
+    signin_window: int = Field(default=60, ge=1, description="Seconds over which failed sign-ins are counted.")
+    session_idle: int = Field(default=2 * 3600, ge=1, description="Seconds a web app session may go unused before it ends.")
+    session_max: int = Field(default=24 * 3600, ge=1, description="Seconds after sign-in a web app session ends however busy it is.")
+    ui_origins: list[str] = Field(default=[], description="Extra origins (https://ads.example.com) allowed to send requests that change something, when a proxy changes the Host header; the app's own origin is always allowed.")
+    max_jobs: int = Field(default=500, ge=1, description="Most jobs (products x audiences x placements) one campaign may have.")
+    max_creatives: int = Field(default=5000, ge=1, description="Most creatives (jobs x variants) one campaign may have.")
 
     def model_post_init(self, _context) -> None:
         self.home = self.home.expanduser().resolve()

@@ -4,7 +4,9 @@ Validated with pydantic when loaded; `load_spec` turns any problem into a one-li
 names the field and what would be valid.
 """
 
+import io
 import re
+import warnings
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -16,6 +18,14 @@ from adgen.platforms import registry
 HEX_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 MAX_VARIANTS = 20
+# Any image a user gives (logo, training photo): decoding costs width x height x 4 bytes and time in
+# every job, so a small file that declares a huge canvas (a decompression bomb) is refused from its
+# header, before it is decoded. 40 megapixels is a 7000x5700 photo.
+MAX_IMAGE_PIXELS = 40_000_000
+# What the records hold: names are String(200) columns. Free text (descriptions, personas, voice)
+# goes into every prompt, so it is bounded too; and no spec needs to nest deeper than a few levels.
+MAX_NAME, MAX_TEXT, MAX_DEPTH = 200, 2000, 10
+NAME_KEYS = {"campaign", "name"}
 MAX_CANDIDATES = 16
 # Best-of-N: 3 candidates keep the wall time near the goal (1.1-1.6x of one candidate on the tiny
 # defaults, bench/quality.py); 8 reach audience fit 0.87 on the example but cost about 3x (README "Scores").
@@ -222,6 +232,34 @@ class CampaignSpec(Strict):
         return products
 
 
+def image_size_problem(data: bytes) -> str | None:
+    """Why these image bytes are too large to decode (over MAX_IMAGE_PIXELS, read from the header
+    alone), or None. Whether the bytes are an image of an accepted format is the caller's check."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        # Pillow only warns up to twice its own limit; the size is read, and judged, here
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                width, height = im.size
+    except Image.DecompressionBombError:
+        width = height = None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return None
+    if width is None or width * height > MAX_IMAGE_PIXELS:
+        size = f"{width}x{height} px" if width else "the image"
+        return (f"{size} is over the limit of {MAX_IMAGE_PIXELS // 1_000_000} megapixels "
+                "(e.g. 7000x5700); scale it down")
+    return None
+
+
+def check_image_bytes(data: bytes, what: str) -> None:
+    """Refuse an image over MAX_IMAGE_PIXELS; `what` names the field or file in the message."""
+    if problem := image_size_problem(data):
+        raise SpecError(f"{what}: {problem}")
+
+
 def _where(loc: tuple) -> str:
     out = ""
     for part in loc:
@@ -229,11 +267,49 @@ def _where(loc: tuple) -> str:
     return out
 
 
+def _check_strings(value: object, source: str, where: str = "", depth: int = 0) -> None:
+    """Every string a user wrote: no invisible or control characters (they hide words from the
+    banned-term check and from reviewers), no longer than the records or prompts take."""
+    from adgen.compliance import invisible_chars
+
+    if depth > MAX_DEPTH:
+        raise SpecError(f"{source}: {where}: nested more than {MAX_DEPTH} levels deep; a spec needs a few")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_strings(item, source, f"{where}.{key}" if where else str(key), depth + 1)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_strings(item, source, f"{where}[{i}]", depth + 1)
+    elif isinstance(value, str):
+        if hidden := invisible_chars(value):
+            raise SpecError(f"{source}: {where}: holds an invisible or control character ({hidden[0]}); remove it")
+        limit = MAX_NAME if where.rsplit(".", 1)[-1] in NAME_KEYS else MAX_TEXT
+        if len(value) > limit:
+            raise SpecError(f"{source}: {where}: {len(value)} characters; at most {limit}")
+
+
+def check_size(spec: CampaignSpec, source: str = "spec") -> None:
+    """A campaign's size against the limits in settings, before anything is recorded."""
+    from adgen.settings import get_settings
+
+    settings = get_settings()
+    counts = (len(spec.products), len(spec.audiences), len(spec.placements))
+    jobs = counts[0] * counts[1] * counts[2]
+    if jobs > settings.max_jobs:
+        raise SpecError(f"{source}: {jobs} jobs (products x audiences x placements = {' x '.join(map(str, counts))}) "
+                        f"is over the limit of {settings.max_jobs} jobs per campaign (ADGEN_MAX_JOBS)")
+    if jobs * spec.variants > settings.max_creatives:
+        raise SpecError(f"{source}: {jobs * spec.variants} creatives ({jobs} jobs x {spec.variants} variants) is over "
+                        f"the limit of {settings.max_creatives} creatives per campaign (ADGEN_MAX_CREATIVES)")
+
+
 def parse_spec(data: object, source: str = "spec", base_dir: Path | None = None) -> CampaignSpec:
-    """Validate a spec given as parsed YAML/JSON. Relative logo paths resolve against the working
-    folder first, then `base_dir` (the spec file's folder); so do product images."""
+    """Validate a spec given as parsed YAML/JSON, and its size against the limits in settings.
+    Relative logo paths resolve against the working folder first, then `base_dir` (the spec file's
+    folder); so do product images."""
     if not isinstance(data, dict):
         raise SpecError(f"{source}: expected a mapping with campaign, brand, products, audiences, placements")
+    _check_strings(data, source)
     try:
         spec = CampaignSpec.model_validate(data)
     except ValidationError as e:
@@ -245,6 +321,7 @@ def parse_spec(data: object, source: str = "spec", base_dir: Path | None = None)
         elif err["type"] == "extra_forbidden":
             msg = "is not a known field"
         raise SpecError(f"{source}: {where}: {msg}") from None
+    check_size(spec, source)
     if spec.brand.logo is not None:
         spec.brand.logo = _resolve(spec.brand.logo, base_dir, f"{source}: brand.logo")
     for i, product in enumerate(spec.products):
@@ -276,7 +353,11 @@ def load_spec(path: str | Path) -> CampaignSpec:
     if not path.is_file():
         raise SpecError(f"{path}: no such file")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{path}: not UTF-8 text (byte {e.start}); save the spec as UTF-8") from None
+    except RecursionError:
+        raise SpecError(f"{path}: nested too deeply to be a campaign spec") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""

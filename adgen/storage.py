@@ -1,7 +1,9 @@
 """Asset storage behind one small interface: a local folder by default, S3 for s3://bucket/prefix.
 
 Keys are deterministic per creative (campaigns/<campaign>/<job>/<variant>.png), so writing the same
-creative twice overwrites one object instead of leaving two. boto3 is imported here and nowhere else.
+creative twice overwrites one object instead of leaving two. `put_new` writes only when the key is
+free, atomically on both backends (a hard link locally, a conditional PUT on S3), so two processes
+can race for a name and exactly one wins. boto3 is imported here and nowhere else.
 """
 
 import os
@@ -19,6 +21,7 @@ class StorageError(OSError):
 
 class Storage(Protocol):
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None: ...
+    def put_new(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> bool: ...
     def get(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
     def url(self, key: str, expires: int = 3600) -> str: ...
@@ -36,12 +39,31 @@ class LocalStorage:
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         # Write then rename, so a reader never sees half an object.
+        with self._written(path, data) as tmp:
+            os.replace(tmp, path)
+
+    def put_new(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> bool:
+        path = self._path(key)
+        with self._written(path, data) as tmp:
+            try:
+                os.link(tmp, path)  # fails if the name exists, atomically
+            except FileExistsError:
+                return False
+        return True
+
+    @contextmanager
+    def _written(self, path: Path, data: bytes):
+        """A temporary file beside `path` holding `data`; removed afterwards whatever happens, so a
+        failed write (a full disk) leaves nothing behind."""
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".put-")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            yield tmp
+        finally:
+            Path(tmp).unlink(missing_ok=True)
 
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()
@@ -70,6 +92,18 @@ class S3Storage:
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         with _storage_errors(key):
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type)
+
+    def put_new(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type,
+                                   IfNoneMatch="*")
+        except ClientError as e:
+            if e.response["Error"]["Code"] in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                return False
+            raise StorageError(f"S3 {key}: {e}") from e
+        return True
 
     def get(self, key: str) -> bytes:
         with _storage_errors(key):

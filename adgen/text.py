@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from adgen.compliance import check_text, near_duplicate, shorten
+from adgen.compliance import check_text, near_duplicate, shorten, strip_invisible
 from adgen.models import LoadedAdapters
 from adgen.platforms import Placement
 from adgen.prompts import copy_messages, fill_slots
@@ -107,7 +107,7 @@ def _first_line(answer: str) -> str:
     head, sep, rest = line.partition(":")
     if sep and head.strip().lower() in _LABELS:
         line = rest
-    return line.strip().strip('"*“”').strip()
+    return strip_invisible(line).strip().strip('"*“”').strip()
 
 
 @dataclass

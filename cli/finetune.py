@@ -104,11 +104,13 @@ def finetune_text(
 ):
     """Train a brand text LoRA (transformers + peft + accelerate) and register it as BRAND/text@vN;
     with --preference, tune it toward what won with TRL's DPOTrainer."""
+    from adgen.adapters import check_brand
     from finetune.checkpoints import refuse_unfinished
     from finetune.config import TextConfig, load_recipe
     from finetune.data import DataError, read_text_data
     from finetune.text import train_text
 
+    check_brand(brand)
     ctx = context()
     if preference or from_results:
         if not preference:
@@ -218,11 +220,13 @@ def finetune_image(
     """Train a brand image LoRA (diffusers + peft + accelerate) and register it as BRAND/image@vN."""
     import dataclasses
 
+    from adgen.adapters import check_brand
     from finetune.checkpoints import refuse_unfinished
     from finetune.config import ImageConfig, load_recipe
     from finetune.data import read_image_data
     from finetune.image import train_image
 
+    check_brand(brand)
     ctx = context()
     recipe, recipe_base = load_recipe(config, ImageConfig, "image")
     if instance_token:

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from adgen.platforms import registry
 from adgen.prompts import copy_messages
-from adgen.spec import Audience, Brand, Product
+from adgen.spec import Audience, Brand, Product, SpecError, check_image_bytes
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 SIDE_FILES = {".txt", ".jsonl", ".json", ".md"}
@@ -67,7 +67,9 @@ def _shorthand(value, kind: str):
 def copy_examples(row: dict, brand_name: str, line: int) -> list[TextExample]:
     """One example per text of a copy row, prompted exactly as write_copy prompts."""
     placements = registry().placements
-    if row.get("placement") not in placements:
+    if not isinstance(row.get("placement"), str):
+        raise ValueError(f"placement: must be a placement name (a string), e.g. meta_feed; got {type(row.get('placement')).__name__}")
+    if row["placement"] not in placements:
         raise ValueError(f"placement {row.get('placement')!r} is not a placement; valid: {', '.join(placements)}")
     placement = placements[row["placement"]]
     values = {"product": _shorthand(row.get("product"), "product"), "audience": _shorthand(row.get("audience"), "audience"),
@@ -91,6 +93,8 @@ def copy_examples(row: dict, brand_name: str, line: int) -> list[TextExample]:
         if field is None or not field.written:
             written = [n for n, f in placement.fields.items() if f.written]
             raise ValueError(f"copy.{name} is not a written field of {placement.name}; valid: {', '.join(written)}")
+        if not isinstance(texts, str | list):
+            raise ValueError(f"copy.{name}: must be a text or a list of texts; got {type(texts).__name__}")
         for text in [texts] if isinstance(texts, str) else texts:
             if not isinstance(text, str) or not text.strip():
                 raise ValueError(f"copy.{name}: texts must be non-empty strings")
@@ -180,6 +184,10 @@ def read_image_data(folder: Path, captions: Path | None, min_side: int, skip_bad
         if path.suffix.lower() in SIDE_FILES:
             continue
         try:
+            try:
+                check_image_bytes(path.read_bytes(), "image")
+            except SpecError as e:
+                raise ValueError(str(e).removeprefix("image: ")) from None
             try:
                 with Image.open(path) as im:
                     im.load()

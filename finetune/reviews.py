@@ -12,32 +12,45 @@ from pathlib import Path
 from sqlalchemy import select
 
 from adgen import records
-from adgen.adapters import names_brand
+from adgen.adapters import brand_slug, names_brand
 from adgen.context import Context, campaign_spec
 from adgen.platforms import placement
 from finetune.data import DataError
 
 
-def _brand_matches(name: str, brand: str) -> bool:
-    return names_brand(brand, name)
+def the_brand(s, brand: str) -> records.Brand:
+    """The one brand record a registry slug names: the brand whose slug it is, else the only brand
+    whose slug starts with it. Two candidates are refused, so 'northwind' never takes the reviews
+    of another advertiser's 'Northwind Tea' along with Northwind Coffee's."""
+    matches = [b for b in s.scalars(select(records.Brand).order_by(records.Brand.name)) if names_brand(brand, b.name)]
+    exact = [b for b in matches if brand_slug(b.name) == brand]
+    candidates = exact or matches
+    if not candidates:
+        raise DataError(f"--brand {brand!r}: no brand of that name; see 'adgen campaign list'")
+    if len(candidates) > 1:
+        slugs = ", ".join(repr(brand_slug(b.name)) for b in candidates)
+        raise DataError(f"--brand {brand!r} names {len(candidates)} brands ({', '.join(b.name for b in candidates)}); "
+                        f"use the full slug of one: {slugs}")
+    return candidates[0]
 
 
 def review_rows(ctx: Context, brand: str, campaign_ids: list[str] | None = None) -> list[dict]:
     """Approved and rejected creatives of the brand's campaigns (or of the named ones) as JSONL rows."""
     rows = []
     with ctx.db() as s:
+        owner = the_brand(s, brand)
         if campaign_ids:
             campaigns = []
             for cid in campaign_ids:
                 campaign = s.get(records.Campaign, cid)
                 if campaign is None:
                     raise DataError(f"--campaign: no campaign {cid!r}; see 'adgen campaign list'")
-                if not _brand_matches(campaign.brand.name, brand):
+                if campaign.brand_id != owner.id:
                     raise DataError(f"--campaign: {cid} belongs to brand {campaign.brand.name!r}, not {brand!r}")
                 campaigns.append(campaign)
         else:
-            campaigns = [c for c in s.scalars(select(records.Campaign).order_by(records.Campaign.created_at))
-                         if _brand_matches(c.brand.name, brand)]
+            campaigns = list(s.scalars(select(records.Campaign).where(records.Campaign.brand_id == owner.id)
+                                       .order_by(records.Campaign.created_at)))
         for campaign in campaigns:
             spec = campaign_spec(campaign)
             products = {p.name: p for p in spec.products}

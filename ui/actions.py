@@ -201,6 +201,8 @@ def create_from_upload(ctx: Context, user: str, brand_id: str, spec_path: str | 
         raise InputError(f"Spec file: {len(raw) // 1024} KB is too large for a spec (limit {MAX_SPEC_BYTES // 1024} KB)")
     try:
         data = yaml.safe_load(raw.decode("utf-8"))
+    except RecursionError:
+        raise InputError("Spec file: nested too deeply to be a campaign spec") from None
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -259,10 +261,33 @@ def _picture(ctx: Context, c: records.Creative, folder: Path) -> str:
             _text_card(c.copy).save(buf, format="PNG")
             data = buf.getvalue()
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".part")  # two polls at once never share a half file
-        with open(fd, "wb") as f:
-            f.write(data)
-        Path(tmp).replace(path)
+        try:
+            with open(fd, "wb") as f:
+                f.write(data)
+            Path(tmp).replace(path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        # Gradio serves its own cached copy, so the previous versions of this creative can go.
+        for old in folder.glob(f"{c.id}-*.png"):
+            if old != path:
+                old.unlink(missing_ok=True)
     return str(path)
+
+
+def prune_pictures(folder: Path, older_than: float = 3600, every: float = 600) -> int:
+    """Remove pictures written more than `older_than` seconds ago (one asked for again is simply
+    written again); runs at most once per `every` seconds, a marker file's time saying when it last
+    ran, so several server processes agree. Returns how many files went."""
+    marker, now = folder / ".pruned", time.time()
+    if marker.exists() and now - marker.stat().st_mtime < every:
+        return 0
+    marker.touch()
+    removed = 0
+    for path in folder.iterdir():
+        if path != marker and now - path.stat().st_mtime > older_than:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def campaign_state(ctx: Context, user: str, campaign_id: str) -> dict:
@@ -280,6 +305,7 @@ def campaign_state(ctx: Context, user: str, campaign_id: str) -> dict:
 def gallery(ctx: Context, state: dict, audience: str, placement_name: str, status: str,
             folder: Path) -> list[CreativeView]:
     """The creatives of a campaign state (from `campaign_state`, which checked access), filtered."""
+    prune_pictures(folder)
     views = []
     for c in state["creatives"]:
         if any(wanted not in ("", "all", None) and wanted != value

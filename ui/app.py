@@ -17,8 +17,9 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
 
-from adgen.accounts import AccessError, authenticate  # noqa: E402
+from adgen.accounts import AccessError, SignInLimiter  # noqa: E402
 from adgen.context import Context  # noqa: E402
 from adgen.export import ExportError  # noqa: E402
 from adgen.jobs import MAX_LOGO_BYTES  # noqa: E402
@@ -27,6 +28,7 @@ from adgen.review import ReviewError  # noqa: E402
 from adgen.settings import Settings  # noqa: E402
 from adgen.spec import MAX_VARIANTS, SpecError  # noqa: E402
 from ui import actions  # noqa: E402
+from ui.guard import Guard, SignIn  # noqa: E402
 
 POLL_SECONDS = 2.0
 # Uploads larger than this never reach a handler; logos have their own, smaller limit
@@ -322,20 +324,19 @@ def build_app(settings: Settings) -> gr.Blocks:
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
-    """Launch with the safe defaults: sign-in required, nothing served from disk but Gradio's own
+    """Launch with the safe defaults: sign-in required (rate limited, hashed off the event loop),
+    cross-site requests refused, sessions that expire, nothing served from disk but Gradio's own
     cache, the records and storage folders blocked outright, uploads capped."""
     app = build_app(settings)
     app.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
 
-    db = Context(settings).db
-
-    def sign_in(name: str, password: str) -> bool:
-        with db() as s:
-            return authenticate(s, name, password)
-
+    sign_in = SignIn(Context(settings).db, SignInLimiter(settings.signin_attempts, settings.signin_window))
+    guard = Middleware(Guard, sign_in=sign_in, idle=settings.session_idle, lifetime=settings.session_max,
+                       origins=settings.ui_origins)
     app.launch(
-        server_name=host, server_port=port, auth=sign_in, auth_message="Sign in with your adgen account.",
+        server_name=host, server_port=port, auth=sign_in.verify, auth_message="Sign in with your adgen account.",
         allowed_paths=[], blocked_paths=[str(settings.home), settings.storage], max_file_size=MAX_UPLOAD,
         footer_links=["api"], ssr_mode=False, mcp_server=False, enable_monitoring=False, show_error=False,
         theme=gr.themes.Default(primary_hue="orange", secondary_hue="stone"), css=CSS, quiet=True,
+        app_kwargs={"middleware": [guard]},
     )

@@ -1,4 +1,4 @@
-"""The web app's commands: `adgen users add` (accounts) and `adgen ui` (the server).
+"""The web app's commands: `adgen users add / passwd / remove` (accounts) and `adgen ui` (the server).
 
 Registered on the main `adgen` command line by `register`; gradio is imported only when the
 server starts, so the other commands stay fast.
@@ -18,23 +18,52 @@ def users_add(name: str = typer.Argument(..., help="Sign-in name, e.g. alice."),
               password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin (for scripts).")):
     """Create an account (or reset its password) and grant it brands. Prompts for the password
     unless --password-stdin or ADGEN_PASSWORD gives it; only a salted scrypt hash is stored."""
-    from adgen.accounts import AccountError, add_user
+    from adgen.accounts import add_user
+
+    _change(add_user, name, _password(password_stdin), brand)
+    typer.echo(f"{name}: brands {', '.join(brand)}")
+
+
+@users_app.command("passwd")
+def users_passwd(name: str = typer.Argument(..., help="Sign-in name of an existing user."),
+                 password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin (for scripts).")):
+    """Set a new password. Every web app session of the user ends within a few seconds."""
+    from adgen.accounts import set_password
+
+    _change(set_password, name, _password(password_stdin))
+    typer.echo(f"{name}: password changed; their sessions are ended")
+
+
+@users_app.command("remove")
+def users_remove(name: str = typer.Argument(..., help="Sign-in name of the user to remove.")):
+    """Remove an account and its brand grants (brands, campaigns and reviews stay). Their web app
+    sessions end within a few seconds."""
+    from adgen.accounts import remove_user
+
+    _change(remove_user, name)
+    typer.echo(f"{name}: removed")
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if os.environ.get("ADGEN_PASSWORD"):
+        return os.environ["ADGEN_PASSWORD"]
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def _change(fn, *args) -> None:
+    """Run one account change in a transaction; an AccountError is one line and exit 2."""
+    from adgen.accounts import AccountError
     from adgen.records import open_db
     from adgen.settings import get_settings
 
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    elif os.environ.get("ADGEN_PASSWORD"):
-        password = os.environ["ADGEN_PASSWORD"]
-    else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         with open_db(get_settings()).begin() as s:
-            add_user(s, name, password, brand)
+            fn(s, *args)
     except AccountError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"{name}: brands {', '.join(brand)}")
 
 
 def ui(host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 for every interface)."),
