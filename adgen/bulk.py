@@ -142,7 +142,8 @@ def all_sizes(c: Creative, primary: bytes, background: bytes, spec: CampaignSpec
             png = primary
         else:
             try:
-                png = layout(c.copy, placement_, spec, Image.open(io.BytesIO(background)), logo, (width, height))
+                png = layout(c.copy, placement_, spec, Image.open(io.BytesIO(background)), logo, (width, height),
+                             language=spec.language_of(c.audience))
             except ValueError as e:  # the layout could not fit the copy at this size
                 raise BulkError(f"{what}: {e}") from None
         check_image(png, width, height, placement_, what)

@@ -62,7 +62,8 @@ def export_campaign(ctx: Context, campaign_id: str, out: Path, status: str = "ap
         raise ExportError(f"campaign {campaign_id} has no {status} creatives" + ("; approve some first" if status == "approved" else ""))
     if status == "approved":
         for row in rows:  # the gate, checked again: rules or the brand's banned terms may have changed
-            result = check_copy(row.copy, placement(row.placement), spec.brand.banned_terms, spec.brand.name)
+            result = check_copy(row.copy, placement(row.placement), spec.brand.banned_terms, spec.brand.name,
+                                language=spec.language_of(row.audience), keep=(row.product,))
             if not result["ok"]:
                 raise ExportError(f"creative {row.id} no longer passes its checks ({result['issues'][0]})")
 

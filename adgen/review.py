@@ -140,11 +140,14 @@ def _rerender(ctx: Context, s, row: records.Creative, texts: dict[str, list[str]
     place = placement(row.placement)
     campaign = s.get(records.Campaign, row.campaign_id)
     spec = campaign_spec(campaign)
-    compliance = check_copy(texts, place, spec.brand.banned_terms, spec.brand.name)
+    language = spec.language_of(row.audience)
+    compliance = check_copy(texts, place, spec.brand.banned_terms, spec.brand.name, language=language,
+                            keep=(row.product,))
     if row.background_key:
         background = Image.open(io.BytesIO(ctx.storage.get(row.background_key)))
         _, logo = campaign_logo(campaign, ctx)
         product = shot_of(Lineage.of(row.lineage), ctx)
-        ctx.storage.put(row.image_key, layout(texts, place, spec, background, logo, product=product), "image/png")
+        ctx.storage.put(row.image_key, layout(texts, place, spec, background, logo, product=product, language=language),
+                        "image/png")
     row.copy, row.compliance, row.status = texts, compliance, "pending"
     return compliance

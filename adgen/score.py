@@ -283,7 +283,8 @@ def score_copies(
             if read_as != own:
                 leaks.append(f"{name}: {text!r} reads like a {read_as}")
         lengths = [_length_use(display_width(t, f.url_length), f.max) for _, f, t in items]
-        compliance = check_copy(texts, placement, brand.banned_terms, brand.name)
+        compliance = check_copy(texts, placement, brand.banned_terms, brand.name, language=audience.language,
+                                keep=(product.name,))
         components = {
             "audience": min(1.0, max(0.0, 0.5 + 2.5 * margin)),
             "product": 0.5 * named + 0.5 * min(1.0, max(0.0, relevance / 0.6)),
