@@ -105,13 +105,10 @@ def check_judge(ref: str, settings) -> None:
     """Refuse a spec's non-default `models.judge` that no worker could load, before a campaign is
     recorded and without loading it: a folder needs a model's config.json, a hub id must be cached
     (or reachable when the hub is online). Raises adgen.models.ModelError naming models.judge."""
-    from adgen.models import ModelError, resolve_model
+    from adgen.models import resolve_model
 
-    if ref == "default":
-        return
-    found = Path(resolve_model(ref, "judge", settings).path)
-    if found.is_dir() and not (found / "config.json").is_file():
-        raise ModelError(f"models.judge: {ref!r} has no config.json; name a sentence-transformers model folder or hub id")
+    if ref != "default":
+        resolve_model(ref, "judge", settings)
 
 
 # Per process, apart from adgen.models' cache of generators (whose entries workers report on).
