@@ -8,14 +8,14 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test lint bench clean ui browser
+.PHONY: demo test lint bench clean ui browser fribidi
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
 # torch is pinned to the CPU build that pip finds on these machines; see README for GPU machines.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml | $(BIN)/python fribidi
 	$(BIN)/pip install -q "torch==2.13.0"
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $@
@@ -46,6 +46,15 @@ browser:
 	    (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) \
 	      || echo "could not install chromium: the browser test will be skipped"; \
 	  else echo "chromium is not installed and cannot be installed here: the browser test will be skipped"; fi; }
+
+# Pillow lays out Arabic, Hebrew, Devanagari, Thai and CJK text with RAQM, which loads the system's
+# FriBiDi. Where it is missing and apt can install it (as root), install it; otherwise say how.
+fribidi:
+	@ldconfig -p 2>/dev/null | grep -q libfribidi.so.0 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing libfribidi0 for right-to-left and complex-script text"; \
+	    apt-get install -y -q libfribidi0 >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q libfribidi0 >/dev/null); \
+	  else echo "libfribidi0 is missing: install it (apt-get install libfribidi0), or only Latin, Cyrillic and Greek text can be drawn"; fi; }
 
 # The advertiser web app on http://127.0.0.1:7860 (add an account first: .venv/bin/adgen users add NAME --brand BRAND).
 ui: $(VENV)/.installed

@@ -6,13 +6,17 @@ regenerate or shorten) and again before export. Rule names match `editorial` in 
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from difflib import SequenceMatcher
 
+from adgen.languages import language_problem
+from adgen.linebreak import display_width, shorten  # noqa: F401  (copy is shortened through this module)
 from adgen.platforms import Placement, TextField
 
-URL = re.compile(r"https?://\S+|www\.\S+")
-REPEATED_PUNCT = re.compile(r"[!?.,;:]{2,}")
-CAPS_WORD = re.compile(r"\b[A-Z]{3,}\b")
+# Punctuation rules hold for full-width forms too (！ is an exclamation mark): read them as ASCII.
+FULL_WIDTH = {0xFF01 + i: 0x21 + i for i in range(94)}
+REPEATED_PUNCT = re.compile(r"[!?.,;:。、؟،]{2,}")
+CAPS_WORD = re.compile(r"\b[^\W\d_]{3,}\b")  # a word of letters; shouting only where the script has case
 ACRONYMS = {"USA", "API", "CEO", "SEO", "PDF", "FAQ", "DIY", "USB", "SUV", "HIIT", "NYC", "GPS", "AI", "TV"}
 SYMBOL_WORDS = re.compile(
     r"\w[@$]\w|\b(?:gr8|2day|2nite|4ever|b4|l8r|w8|4u|2u|u|ur|r u)\b|\b[24] (?:sale|you|less|ever|get|all)\b",
@@ -20,15 +24,6 @@ SYMBOL_WORDS = re.compile(
 )
 BULLETS = re.compile(r"[•●▪►▶✓✔✗★☆→⇒♦◆■□]|^\s*[-*]\s")
 SUFFIXES = r"(?:s|es|d|ed|r|er|ers|st|est|ly|ing)?"
-STOP_TAIL = {"and", "or", "for", "with", "the", "a", "an", "to", "of", "in", "on", "at", "your", "our", "by", "&", "from", "that"}
-
-
-def display_width(text: str, url_length: int | None = None) -> int:
-    """Length as ad platforms count it: double-width (CJK) characters count 2; URLs count
-    `url_length` each where the platform says so (X counts every URL as 23)."""
-    if url_length is not None:
-        text = URL.sub("x" * url_length, text)
-    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
 
 
 def _is_emoji(ch: str) -> bool:
@@ -39,12 +34,13 @@ def _is_emoji(ch: str) -> bool:
 def lint_text(text: str, rules: tuple[str, ...], *, headline: bool, allowed_caps: set[str] = frozenset()) -> list[str]:
     """Editorial problems of one text under a placement's rule set, as short readable reasons."""
     issues = []
-    if "no_exclamation_in_headline" in rules and headline and "!" in text:
+    ascii_punct = text.translate(FULL_WIDTH)
+    if "no_exclamation_in_headline" in rules and headline and "!" in ascii_punct:
         issues.append("'!' is not allowed in a headline")
-    if "no_repeated_punctuation" in rules and (m := REPEATED_PUNCT.search(text)):
+    if "no_repeated_punctuation" in rules and (m := REPEATED_PUNCT.search(ascii_punct)):
         issues.append(f"repeated punctuation {m.group()!r}")
     if "no_gimmicky_caps" in rules:
-        caps = [w for w in CAPS_WORD.findall(text) if w not in ACRONYMS and w not in allowed_caps]
+        caps = [w for w in CAPS_WORD.findall(text) if w.isupper() and w not in ACRONYMS and w not in allowed_caps]
         if caps:
             issues.append(f"gimmicky capitals {caps[0]!r}")
     if "no_symbol_words" in rules and (m := SYMBOL_WORDS.search(text)):
@@ -80,8 +76,12 @@ def banned_terms_in(text: str, banned: list[str]) -> list[str]:
             if re.search(r"\b" + re.escape(_fold(term)) + SUFFIXES + r"\b", folded)]
 
 
-def check_text(text: str, field: TextField, placement: Placement, banned: list[str], brand_name: str = "") -> list[str]:
-    """Everything wrong with one text of a field: length, lint and banned terms."""
+def check_text(
+    text: str, field: TextField, placement: Placement, banned: list[str], brand_name: str = "", *,
+    language: str = "en", keep: Sequence[str] = (),
+) -> list[str]:
+    """Everything wrong with one text of a field: length, lint, banned terms, and the language
+    (`keep`: product and brand names, kept as written in any script and not judged)."""
     issues = []
     if not text.strip():
         return ["empty"]
@@ -95,28 +95,11 @@ def check_text(text: str, field: TextField, placement: Placement, banned: list[s
         issues.append("only letters, digits and hyphens, no spaces" if field.role == "path" else f"must match {field.pattern}")
     issues += lint_text(text, placement.rules, headline=field.role == "headline", allowed_caps=set(brand_name.split()))
     issues += [f"banned term {t!r}" for t in banned_terms_in(text, banned)]
+    if field.role not in ("path", "business_name"):  # URL paths and the brand's name are not prose
+        problem = language_problem(text, language, (brand_name, *keep))
+        # The reason never says "limit": a text in the wrong language is written again, not shortened.
+        issues += [problem] if problem else []
     return issues
-
-
-def shorten(text: str, max_width: int, url_length: int | None = None) -> str | None:
-    """Cut text to fit max_width at a word boundary, never inside a word; drop a dangling 'and',
-    'for', comma and the like. None when not even the first word fits."""
-    if display_width(text, url_length) <= max_width:
-        return text
-    words = text.split()
-    kept: list[str] = []
-    for w in words:
-        if display_width(" ".join(kept + [w]), url_length) > max_width:
-            break
-        kept.append(w)
-    while kept and kept[-1].lower().strip(",;:-–") in STOP_TAIL:
-        kept.pop()
-    if not kept:
-        return None
-    out = " ".join(kept).rstrip(",;:-– ")
-    if text.rstrip().endswith(".") and not out.endswith((".", "?")) and display_width(out + ".", url_length) <= max_width:
-        out += "."
-    return out or None
 
 
 def near_duplicate(a: str, b: str, threshold: float = 0.88) -> bool:
@@ -126,7 +109,10 @@ def near_duplicate(a: str, b: str, threshold: float = 0.88) -> bool:
     return na == nb or SequenceMatcher(None, na, nb).ratio() >= threshold
 
 
-def check_copy(copy: dict[str, list[str]], placement: Placement, banned: list[str], brand_name: str = "") -> dict:
+def check_copy(
+    copy: dict[str, list[str]], placement: Placement, banned: list[str], brand_name: str = "", *,
+    language: str = "en", keep: Sequence[str] = (),
+) -> dict:
     """Check a creative's whole copy against its placement: per text, per field and per ad.
 
     Returns {"ok": bool, "issues": [readable strings], "fields": {name: [{"text", "width", "max", "issues"}]}}.
@@ -142,7 +128,7 @@ def check_copy(copy: dict[str, list[str]], placement: Placement, banned: list[st
             if field.choices:
                 issues = [] if text in placement.cta_choices else [f"not one of {', '.join(placement.cta_choices)}"]
             else:
-                issues = check_text(text, field, placement, banned, brand_name)
+                issues = check_text(text, field, placement, banned, brand_name, language=language, keep=keep)
                 if any(near_duplicate(text, other) for other in texts[:i]):
                     issues.append("repeats another text of this field")
             rows.append(
@@ -156,7 +142,7 @@ def check_copy(copy: dict[str, list[str]], placement: Placement, banned: list[st
         if name not in placement.fields:
             result["issues"].append(f"{name}: not a field of {placement.name}")
     if "at_most_one_exclamation" in placement.rules:
-        bangs = sum(t.count("!") for texts in copy.values() for t in texts)
+        bangs = sum(t.translate(FULL_WIDTH).count("!") for texts in copy.values() for t in texts)
         if bangs > 1:
             result["issues"].append(f"{bangs} '!' in the ad, at most 1 allowed")
     result["ok"] = not result["issues"]

@@ -63,7 +63,8 @@ def export_campaign(ctx: Context, campaign_id: str, out: Path, status: str = "ap
         raise ExportError(f"campaign {campaign_id} has no {status} creatives" + ("; approve some first" if status == "approved" else ""))
     if status == "approved":
         for row in rows:  # the gate, checked again: rules or the brand's banned terms may have changed
-            result = check_copy(row.copy, placement(row.placement), spec.brand.banned_terms, spec.brand.name)
+            result = check_copy(row.copy, placement(row.placement), spec.brand.banned_terms, spec.brand.name,
+                                language=spec.language_of(row.audience), keep=(row.product,))
             if not result["ok"]:
                 raise ExportError(f"creative {row.id} no longer passes its checks ({result['issues'][0]})")
 
@@ -189,7 +190,7 @@ def _sizes(ctx: Context, row: records.Creative, spec: CampaignSpec, logo: bytes 
         else:
             try:
                 png = layout(row.copy, place, spec, Image.open(io.BytesIO(ctx.storage.get(row.background_key))), logo,
-                             (width, height), product)
+                             (width, height), product, language=spec.language_of(row.audience))
             except ValueError as e:  # the layout could not fit the copy at this size
                 raise bulk.BulkError(f"{what}: {e}") from None
         bulk.check_image(png, width, height, place, what)

@@ -22,6 +22,7 @@ from sqlalchemy import func, select, update
 from adgen import records
 from adgen.context import Context
 from adgen.cutout import Cutout, cut_out_file
+from adgen.languages import LanguageError, check_text_model
 from adgen.pipeline import make_creatives
 from adgen.platforms import placement
 from adgen.render import encode_png
@@ -85,7 +86,14 @@ def create_campaign(spec: CampaignSpec, ctx: Context, progress=None) -> str:
     product photos (cut out here) first, so bad input writes nothing."""
 
     from adgen.models import resolve_model
+    from adgen.score import check_judge
 
+    check_judge(spec.models.judge, ctx.settings)
+    for i, audience in enumerate(spec.audiences if spec.copy_by == "model" else ()):  # before anything is stored
+        try:
+            check_text_model(spec.models.text, audience.language, f"audiences[{i}].language")
+        except LanguageError as e:
+            raise SpecError(str(e)) from None
     text_ref = vars(resolve_model(spec.models.text, "text", ctx.settings, progress=progress))
     image_ref = vars(resolve_model(spec.models.image, "image", ctx.settings, progress=progress))
     for kind, model in (("text", text_ref), ("image", image_ref)):

@@ -14,25 +14,28 @@ aspect ratio:
 
 Headlines are fitted by shrinking and wrapping at word boundaries (`adgen.typeset`), never cut and
 never overflowing, and no text or logo enters the placement's safe zones (e.g. the top 14% and
-bottom 20% of a Meta story).
+bottom 20% of a Meta story). For a language written right to left (Arabic, Hebrew) the plan is
+mirrored: panel, text, button and logo swap sides and lines align to the right.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from PIL import Image
 
+from adgen.fonts import Face
 from adgen.palette import Palette, palette_of
 from adgen.typeset import (
     SMALLEST_FONT,
+    Setting,
     fit_button,
     fit_headline,
-    font_at,
     headline_extent,
+    ink_box,
 )
 
 MIN_SIDE = 32
@@ -80,6 +83,8 @@ class Layout:
     wordmark: str  # brand name drawn on the plate when no logo image is given, else ""
     wordmark_size: int
     palette: Palette
+    setting: Setting = Setting()  # the language and brand fonts the text is set in
+    rtl: bool = False  # mirrored for a right-to-left language: lines align to the right of their boxes
 
 
 @dataclass(frozen=True)
@@ -88,13 +93,14 @@ class _Spec:
 
     width: int
     height: int
-    words: tuple[str, ...]
+    headline: str
     cta: str
     top: int  # first row text and logo may use
     bottom: int  # row below the last one text and logo may use
     logo_aspect: float | None
     brand_name: str
     palette: Palette
+    setting: Setting
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,8 @@ def plan_layout(
     brand_name: str = "",
     safe_top: float = 0.0,
     safe_bottom: float = 0.0,
+    language: str = "en",
+    brand_fonts: Sequence[Face] = (),
 ) -> Layout:
     """Decide where the photo, band, headline, button and logo go; arguments as `render_creative`.
 
@@ -139,20 +147,31 @@ def plan_layout(
     spec = _Spec(
         width=width,
         height=height,
-        words=tuple(headline.split()),
+        headline=" ".join(headline.split()),
         cta=" ".join(cta.split()),
         top=math.ceil(height * safe_top),
         bottom=height - math.ceil(height * safe_bottom),
         logo_aspect=None if logo is None else _aspect(trimmed_logo(logo)),
         brand_name=" ".join(brand_name.split()),
         palette=palette_of(colors),
+        setting=Setting(language, tuple(brand_fonts)),
     )
     aspect = width / height
-    if aspect >= 3.0:
-        return _plan_strip(spec)
-    if aspect >= 1.5:
-        return _plan_split(spec)
-    return _plan_overlay(spec)
+    planner = _plan_strip if aspect >= 3.0 else _plan_split if aspect >= 1.5 else _plan_overlay
+    layout = planner(spec)
+    return _mirrored(layout) if spec.setting.direction == "rtl" else layout
+
+
+def _mirrored(layout: Layout) -> Layout:
+    """The plan seen in a mirror: every box swaps sides, so right-to-left text leads from the right."""
+
+    def flip(box: TextBox | None) -> TextBox | None:
+        return None if box is None else replace(box, x=layout.width - box.right)
+
+    return replace(
+        layout, photo=flip(layout.photo), band=flip(layout.band), headline=flip(layout.headline),
+        cta=flip(layout.cta), logo=flip(layout.logo), rtl=True,
+    )
 
 
 # Arrangements. Sizes are fractions of the canvas so every placement keeps the same proportions.
@@ -180,7 +199,7 @@ def _plan_overlay(spec: _Spec) -> Layout:
     text_bottom = spec.bottom - margin
     if spec.cta:
         cta_size, cta_lines, cta_w, cta_h = fit_button(
-            spec.cta, w - 2 * margin, round((0.075 if narrow else 0.038) * short)
+            spec.cta, w - 2 * margin, round((0.075 if narrow else 0.038) * short), setting=spec.setting
         )
         cta_x = (w - cta_w) // 2 if centered else margin
         cta = TextBox(cta_x, spec.bottom - margin - cta_h, cta_w, cta_h)
@@ -188,13 +207,13 @@ def _plan_overlay(spec: _Spec) -> Layout:
 
     above = logo.bottom if logo is not None else spec.top
     max_text_h = min(text_bottom - above - margin, round(0.34 * h))
-    size, lines = fit_headline(spec.words, canvas=(spec.width, spec.height),
+    size, lines = fit_headline(spec.headline, canvas=(spec.width, spec.height), setting=spec.setting,
         max_w=w - 2 * margin,
         max_h=max_text_h,
         max_size=round((0.13 if narrow else 0.08) * short),
         max_lines=4 if narrow else 3,
     )
-    text_w, text_h = headline_extent(lines, size)
+    text_w, text_h = headline_extent(lines, size, spec.setting)
     text_x = (w - text_w) // 2 if centered else margin
     text = TextBox(text_x, text_bottom - text_h, text_w, text_h)
 
@@ -230,13 +249,13 @@ def _plan_split(spec: _Spec) -> Layout:
 
     cta_size, cta_lines, cta_w, cta_h, gap = 0, (), 0, 0, 0
     if spec.cta:
-        cta_size, cta_lines, cta_w, cta_h = fit_button(spec.cta, column_w, round(0.05 * h))
+        cta_size, cta_lines, cta_w, cta_h = fit_button(spec.cta, column_w, round(0.05 * h), setting=spec.setting)
         gap = round(0.9 * cta_size)
     above = (logo.bottom if logo is not None else spec.top) + margin
     below = spec.bottom - margin
-    size, lines = fit_headline(spec.words, canvas=(spec.width, spec.height), max_w=column_w, max_h=below - above - gap - cta_h, max_size=round(0.1 * h), max_lines=4
+    size, lines = fit_headline(spec.headline, canvas=(spec.width, spec.height), setting=spec.setting, max_w=column_w, max_h=below - above - gap - cta_h, max_size=round(0.1 * h), max_lines=4
     )
-    text_w, text_h = headline_extent(lines, size)
+    text_w, text_h = headline_extent(lines, size, spec.setting)
     # The headline and button sit together, centred in the space the logo leaves.
     block_y = above + (below - above - (text_h + gap + cta_h)) // 2
     text = TextBox(margin, block_y, text_w, text_h)
@@ -277,19 +296,19 @@ def _plan_strip(spec: _Spec) -> Layout:
     text_right = w - margin
     if spec.cta:
         cta_size, cta_lines, cta_w, cta_h = fit_button(
-            spec.cta, round(0.22 * w), round(0.2 * h), max_h=inner_h
+            spec.cta, round(0.22 * w), round(0.2 * h), max_h=inner_h, setting=spec.setting
         )
         cta = TextBox(w - margin - cta_w, middle - cta_h // 2, cta_w, cta_h)
         text_right = cta.x - round(1.4 * margin)
 
     text_x = (logo.right if logo is not None else photo_w) + round(1.4 * margin)
-    size, lines = fit_headline(spec.words, canvas=(spec.width, spec.height),
+    size, lines = fit_headline(spec.headline, canvas=(spec.width, spec.height), setting=spec.setting,
         max_w=text_right - text_x,
         max_h=inner_h,
         max_size=round(0.27 * h),
         max_lines=2,
     )
-    text_w, text_h = headline_extent(lines, size)
+    text_w, text_h = headline_extent(lines, size, spec.setting)
     text = TextBox(text_x, middle - text_h // 2, text_w, text_h)
 
     return _layout(
@@ -347,6 +366,7 @@ def _layout(
         wordmark=spec.brand_name if plate is not None and spec.logo_aspect is None else "",
         wordmark_size=0 if plate is None else plate.wordmark_size,
         palette=spec.palette,
+        setting=spec.setting,
     )
 
 
@@ -380,7 +400,7 @@ def _plan_plate(spec: _Spec, max_w: int, max_h: int, *, wordmark_w: int) -> _Pla
     if not spec.brand_name:
         return None
     for size in range(max(12, round(0.4 * inner_h)), SMALLEST_FONT - 1, -1):
-        left, top, right, bottom = font_at(size).getbbox(spec.brand_name, anchor="ls")
+        left, top, right, bottom = ink_box(spec.brand_name, size, spec.setting)
         if right - left <= wordmark_w - 2 * pad:
             return _Plate(right - left + 2 * pad, bottom - top + 2 * pad, pad, size)
     raise ValueError(f"brand_name {spec.brand_name!r} does not fit its {wordmark_w}px plate; shorten it")

@@ -66,7 +66,7 @@ def folder_hash(path: Path) -> str:
 
 
 # The file a saved model folder always has: transformers' config, diffusers' pipeline index.
-MODEL_FILES = {"text": "config.json", "image": "model_index.json"}
+MODEL_FILES = {"text": "config.json", "image": "model_index.json", "judge": "config.json"}
 
 
 def resolve_model(ref: str, kind: str, settings: Settings, progress=None) -> ModelRef:

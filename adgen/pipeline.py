@@ -17,6 +17,7 @@ from PIL import Image
 from adgen import __version__, records
 from adgen.compliance import check_copy
 from adgen.context import Context, campaign_logo, campaign_product_photo, campaign_spec
+from adgen.languages import LanguageError, cta_label
 from adgen.layout import plan_layout
 from adgen.lineage import Generation, Lineage, ModelUsed, Prompts, Scores
 from adgen.platforms import Placement, placement, registry
@@ -39,23 +40,26 @@ def image_seeds(job: records.Job) -> list[int]:
 
 
 def _render_args(texts: dict[str, list[str]], placement_: Placement, spec: CampaignSpec, logo: bytes | None,
-                 size: tuple[int, int] | None) -> dict:
+                 size: tuple[int, int] | None, language: str) -> dict:
     image = placement_.image
     width, height = size or (image.width, image.height)
     return dict(
         width=width, height=height, headline=placement_.first_text("headline", texts),
-        cta=placement_.first_text("cta", texts), colors=spec.brand.colors,
+        cta=drawn_cta(placement_.first_text("cta", texts), language), colors=spec.brand.colors,
         logo=Image.open(io.BytesIO(logo)) if logo else None, brand_name=spec.brand.name,
-        safe_top=image.safe_top, safe_bottom=image.safe_bottom,
+        safe_top=image.safe_top, safe_bottom=image.safe_bottom, language=language, brand_fonts=spec.brand.faces(),
     )
 
 
 def layout(texts: dict[str, list[str]], placement_: Placement, spec: CampaignSpec, background: Image.Image,
-           logo: bytes | None, size: tuple[int, int] | None = None, product: Shot | None = None) -> bytes:
+           logo: bytes | None, size: tuple[int, int] | None = None, product: Shot | None = None, *,
+           language: str = "en") -> bytes:
     """The finished creative for one placement as PNG bytes: layout by the renderer, never by the model.
     `size` is one of the placement's other sizes (its `also` list); default the primary size.
-    `product` (a product photo's cut-out and lineage) is pasted back pixel-exact at its box."""
-    args = _render_args(texts, placement_, spec, logo, size)
+    `product` (a product photo's cut-out and lineage) is pasted back pixel-exact at its box.
+    `language` is the audience's: the button shows the call to action in it (the copy keeps the
+    platform's English value, which is what exports send)."""
+    args = _render_args(texts, placement_, spec, logo, size, language)
     if product is None:
         return encode_png(render_creative(background, **args))
     background, box = product.for_layout(plan_layout(**args), placement_.image, background)
@@ -64,7 +68,8 @@ def layout(texts: dict[str, list[str]], placement_: Placement, spec: CampaignSpe
 
 
 def store_layouts(ctx: Context, image_key: str, texts: dict[str, list[str]], placement_: Placement, spec: CampaignSpec,
-                  background: Image.Image, logo: bytes | None, product: Shot | None = None) -> dict[str, str] | None:
+                  background: Image.Image, logo: bytes | None, product: Shot | None = None,
+                  language: str = "en") -> dict[str, str] | None:
     """Lay out the creative at every size of its placement from the one background and store each:
     the primary at `image_key`, each other size beside it. Returns the other sizes' keys by "WxH"
     (a creative's `other_sizes`), None when the placement has no other size. The keys depend only
@@ -73,12 +78,22 @@ def store_layouts(ctx: Context, image_key: str, texts: dict[str, list[str]], pla
     # model), which the storing thread must not run beside the next job's models: the export lays
     # those out.
     others = placement_.sizes[1:] if product is None else []
-    ctx.storage.put(image_key, layout(texts, placement_, spec, background, logo, product=product), "image/png")
+    ctx.storage.put(image_key, layout(texts, placement_, spec, background, logo, product=product, language=language), "image/png")
     keys = {}
     for width, height in others:
         keys[f"{width}x{height}"] = key = f"{image_key.removesuffix('.png')}-{width}x{height}.png"
-        ctx.storage.put(key, layout(texts, placement_, spec, background, logo, (width, height), product), "image/png")
+        ctx.storage.put(key, layout(texts, placement_, spec, background, logo, (width, height), product,
+                                      language=language), "image/png")
     return keys or None
+
+
+def drawn_cta(cta: str, language: str) -> str:
+    """The call to action as the button shows it: the platform's label in the audience's language;
+    a label without a translation (written text, not a platform value) is drawn as written."""
+    try:
+        return cta_label(cta, language) if cta else cta
+    except LanguageError:
+        return cta
 
 
 def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
@@ -96,14 +111,17 @@ def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
         photo = campaign_product_photo(campaign, job.product, ctx)
     product = next(p for p in spec.products if p.name == job.product)
     audience = next(a for a in spec.audiences if a.name == job.audience)
+    # Copy written through edits starts as English drafts; the creative is still set and checked in
+    # the audience's language, so a draft shows as failing checks until a reviewer replaces it.
+    drafting = audience.model_copy(update={"language": "en"}) if spec.copy_by == "edits" else audience
     placement_ = placement(job.placement)
 
     # The offline default barely reads a persona it was not trained on, so it is prompted with the
     # corpus angle nearest to the audience; scores always measure against the audience as written.
     judge = load_judge(spec.models.judge)
-    writes_for = audience
+    writes_for = drafting
     if text_ref["ref"] == "default":
-        writes_for = audience.model_copy(update={"persona": aim(judge.embed, spec.audiences)[audience.name]})
+        writes_for = drafting.model_copy(update={"persona": aim(judge.embed, spec.audiences)[audience.name]})
     text_prompts = {
         name: copy_messages(spec.brand, product, writes_for, placement_, f)
         for name, f in placement_.fields.items() if f.written
@@ -120,7 +138,7 @@ def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
     shots: list[Shot | None] = [None] * job.variants
     if placement_.image and photo:
         # The scene is painted around the product, placed where this variant's layout leaves room.
-        layouts = [plan_layout(**_render_args(c.texts, placement_, spec, logo, None)) for c in copies]
+        layouts = [plan_layout(**_render_args(c.texts, placement_, spec, logo, None, audience.language)) for c in copies]
         backgrounds, shots = make_scenes(photo, layouts, placement_.image, ctx, prompt=prompt,
                                          negative=NEGATIVE_IMAGE_PROMPT, seeds=seeds, steps=IMAGE_STEPS,
                                          guidance=GUIDANCE)
@@ -157,10 +175,12 @@ def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
                 background.save(buf, format="PNG")
                 ctx.storage.put(background_key, buf.getvalue(), "image/png")
                 other_sizes = store_layouts(ctx, image_key, copy.texts, placement_, spec, background, logo,
-                                            product=shots[v])
-            compliance = check_copy(copy.texts, placement_, spec.brand.banned_terms, spec.brand.name)
+                                            product=shots[v], language=audience.language)
+            compliance = check_copy(copy.texts, placement_, spec.brand.banned_terms, spec.brand.name,
+                                    language=audience.language, keep=(product.name,))
             if shots[v] is not None:
-                check_product(compliance, shots[v], plan_layout(**_render_args(copy.texts, placement_, spec, logo, None)),
+                check_product(compliance, shots[v], plan_layout(**_render_args(copy.texts, placement_, spec, logo, None,
+                                                                                   audience.language)),
                               placement_)
             rows.append(records.Creative(
                 id=f"{job.id}-{v}", campaign_id=job.campaign_id, job_id=job.id, variant=v, product=product.name,
@@ -203,12 +223,13 @@ def rerender(ctx: Context, creative_id: str) -> tuple[bytes, bool]:
             steps=gen.image_steps, guidance=gen.guidance,
         )[lineage.variant]
     logo = ctx.storage.get(lineage.logo_key) if lineage.logo_key else None
-    place = placement(row.placement)
-    data = layout(row.copy, place, spec, background, logo, product=shot)
+    place, language = placement(row.placement), spec.language_of(row.audience)
+    data = layout(row.copy, place, spec, background, logo, product=shot, language=language)
     same = data == ctx.storage.get(row.image_key)
     for size, key in (row.other_sizes or {}).items():
         width, height = map(int, size.split("x"))
-        same = same and layout(row.copy, place, spec, background, logo, (width, height), product=shot) == ctx.storage.get(key)
+        same = same and layout(row.copy, place, spec, background, logo, (width, height), product=shot,
+                               language=language) == ctx.storage.get(key)
     return data, same
 
 

@@ -7,6 +7,7 @@ as {product} that `fill_slots` replaces; a model that writes the name itself is 
 
 import re
 
+from adgen.languages import language_name
 from adgen.platforms import Placement, TextField
 from adgen.spec import Audience, Brand, Product
 
@@ -46,7 +47,7 @@ def copy_messages(brand: Brand, product: Product, audience: Audience, placement:
     if audience.tone:
         lines.append(f"Tone: {audience.tone}.")
     if audience.language != "en":
-        lines.append(f"Language: {audience.language} (ISO 639-1).")
+        lines.append(f"Language: {language_name(audience.language)} ({audience.language}).")
     lines.append(f"Placement: {placement.label}.")
     lines.append(f"Write one {STYLE_LABELS[field.style]}, at most {field.max} characters. Reply with it only.")
     return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(lines)}]

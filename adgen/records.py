@@ -136,7 +136,7 @@ class Review(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     creative_id: Mapped[str] = mapped_column(ForeignKey("creatives.id"), index=True)
-    action: Mapped[str] = mapped_column(String(20))  # approve, reject, edit
+    action: Mapped[str] = mapped_column(String(20))  # approve, reject, edit, swap
     reviewer: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str | None] = mapped_column(Text)
     before: Mapped[dict | None]

@@ -4,7 +4,8 @@ The image model never draws text. This module takes a generated background and d
 placement's exact pixel size, exactly as `adgen.layout.plan_layout` planned it: the photo fills its
 region and fades into a band in the brand's primary colour, which carries the headline and a
 call-to-action button, and the logo (or, without one, the brand name as a small wordmark) sits on a
-plate in a corner. Colours come from `adgen.palette`, text from `adgen.typeset`.
+plate in a corner. Colours come from `adgen.palette`, text from `adgen.typeset` and is drawn by
+`adgen.scripts` (any script, right to left where the language is).
 
 Rendering is deterministic: the same inputs give the same pixels and the same PNG bytes.
 """
@@ -17,9 +18,11 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
+from adgen.fonts import Face
 from adgen.layout import Layout, TextBox, plan_layout, trimmed_logo
 from adgen.palette import RGB
-from adgen.typeset import button_shape, font_at, pitch
+from adgen.scripts import draw_line
+from adgen.typeset import button_shape, font_at, ink_box, metrics, pitch
 
 SUPERSAMPLE = 4  # rounded shapes are drawn this much larger and reduced, for smooth edges
 
@@ -54,6 +57,8 @@ def render_creative(
     brand_name: str = "",
     safe_top: float = 0.0,
     safe_bottom: float = 0.0,
+    language: str = "en",
+    brand_fonts: Sequence[Face] = (),
 ) -> Image.Image:
     """Lay out the finished ad at exactly width x height and return it as an RGB image.
 
@@ -66,6 +71,8 @@ def render_creative(
     logo: any size, RGB or RGBA; transparent margins are trimmed and the aspect ratio kept.
     brand_name: drawn as a small wordmark when no logo is given.
     safe_top, safe_bottom: fractions of the height kept free of text and logo.
+    language: the audience's BCP 47 tag: picks glyph forms and, for Arabic or Hebrew, mirrors the
+        layout to read right to left. brand_fonts: the brand's faces, tried before the bundled ones.
 
     The boxes used are those of `plan_layout` called with the same arguments.
     """
@@ -79,6 +86,8 @@ def render_creative(
         brand_name=brand_name,
         safe_top=safe_top,
         safe_bottom=safe_bottom,
+        language=language,
+        brand_fonts=brand_fonts,
     )
     canvas = Image.new("RGB", (width, height), layout.palette.band)
     canvas.paste(_faded_photo(background, layout), (layout.photo.x, layout.photo.y))
@@ -105,7 +114,7 @@ def _faded_photo(background: Image.Image, layout: Layout) -> Image.Image:
     alpha = np.zeros((box.height, box.width), dtype=np.float64)
     if layout.arrangement == "overlay":
         alpha[box.height - fade :, :] = ramp[:, None]
-    elif layout.arrangement == "split":
+    elif (layout.arrangement == "split") != layout.rtl:  # the band is at the photo's left
         alpha[:, :fade] = ramp[::-1][None, :]
     else:
         alpha[:, box.width - fade :] = ramp[None, :]
@@ -128,14 +137,12 @@ def _draw_logo(canvas: Image.Image, layout: Layout, logo: Image.Image | None) ->
     assert plate is not None
     _rounded(canvas, plate, radius=0.22 * min(plate.width, plate.height), color=palette.plate)
     if layout.wordmark:
-        font = font_at(layout.wordmark_size)
-        left, top, _, _ = font.getbbox(layout.wordmark, anchor="ls")
-        ImageDraw.Draw(canvas).text(
-            (plate.x + pad - left, plate.y + pad - top),
-            layout.wordmark,
-            font=font,
-            fill=palette.wordmark,
-            anchor="ls",
+        setting = layout.setting
+        left, top, _, _ = ink_box(layout.wordmark, layout.wordmark_size, setting)
+        draw_line(
+            ImageDraw.Draw(canvas), (plate.x + pad - left, plate.y + pad - top), layout.wordmark,
+            layout.wordmark_size, fill=palette.wordmark, anchor="ls", language=setting.language,
+            brand=setting.brand, direction=setting.direction,
         )
         return
     assert logo is not None
@@ -146,20 +153,26 @@ def _draw_logo(canvas: Image.Image, layout: Layout, logo: Image.Image | None) ->
 
 
 def _draw_headline(canvas: Image.Image, layout: Layout) -> None:
-    font = font_at(layout.headline_size)
-    ascent, _ = font.getmetrics()
+    setting, size = layout.setting, layout.headline_size
+    ascent, _ = metrics(layout.headline_lines, size, setting)
     draw = ImageDraw.Draw(canvas)
     box = layout.headline
     for index, line in enumerate(layout.headline_lines):
-        x = box.x + round((box.width - font.getlength(line)) / 2) if layout.centered else box.x
-        baseline = box.y + ascent + index * pitch(layout.headline_size)
-        draw.text((x, baseline), line, font=font, fill=layout.palette.headline, anchor="ls")
+        width = setting.measure(line, size)
+        if layout.centered:
+            x = box.x + round((box.width - width) / 2)
+        else:
+            x = box.right - round(width) if layout.rtl else box.x
+        baseline = box.y + ascent + index * pitch(size)
+        draw_line(draw, (x, baseline), line, size, fill=layout.palette.headline, anchor="ls",
+                  language=setting.language, brand=setting.brand, direction=setting.direction)
 
 
 def _draw_button(canvas: Image.Image, layout: Layout) -> None:
     box, palette, size = layout.cta, layout.palette, layout.cta_size
     assert box is not None
-    _rounded(canvas, box, radius=0.3 * button_shape(layout.cta_lines[:1], size)[1], color=palette.button)
+    setting = layout.setting
+    _rounded(canvas, box, radius=0.3 * button_shape(layout.cta_lines[:1], size, setting)[1], color=palette.button)
     font = font_at(size)
     # Centre the capital height, not the ascender-to-descender span, so the label looks centred.
     cap_height = -font.getbbox("H", anchor="ls")[1]
@@ -168,4 +181,5 @@ def _draw_button(canvas: Image.Image, layout: Layout) -> None:
     draw = ImageDraw.Draw(canvas)
     for index, line in enumerate(layout.cta_lines):
         baseline = first_baseline + index * pitch(size)
-        draw.text((box.x + box.width // 2, baseline), line, font=font, fill=palette.button_text, anchor="ms")
+        draw_line(draw, (box.x + box.width // 2, baseline), line, size, fill=palette.button_text, anchor="ms",
+                  language=setting.language, brand=setting.brand, direction=setting.direction)

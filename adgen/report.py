@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from adgen import records
 from adgen.context import Context
+from adgen.languages import language_name
 from adgen.lineage import Lineage
 from adgen.platforms import placement
 from adgen.score import best_per_cell
@@ -96,12 +97,14 @@ def render_report(ctx: Context, campaign_id: str) -> str:
         out += [f"<th>{html.escape(placement(p).label)}</th>" for p in spec["placements"]]
         out.append("</tr>")
         for audience in spec["audiences"]:
+            language = audience.get("language", "en")
             out.append(f"<tr><th class='aud'>{html.escape(audience['name'])}<br><span style='font-weight:400'>"
-                       f"{html.escape(audience['persona'])}</span></th>")
+                       f"{html.escape(audience['persona'])}<br>{html.escape(language_name(language))} "
+                       f"({html.escape(language)})</span></th>")
             for p in spec["placements"]:
                 out.append("<td><div class='cell'>")
                 for c in best_per_cell(grid[product_name][(audience["name"], p)]):
-                    out.append(_card(ctx, c, products[product_name].get("url")))
+                    out.append(_card(ctx, c, products[product_name].get("url"), language))
                 out.append("</div></td>")
             out.append("</tr>")
         out.append("</table>")
@@ -109,7 +112,7 @@ def render_report(ctx: Context, campaign_id: str) -> str:
     return "\n".join(out)
 
 
-def _card(ctx: Context, c: records.Creative, url: str | None) -> str:
+def _card(ctx: Context, c: records.Creative, url: str | None, language: str = "en") -> str:
     ok = c.compliance["ok"]
     parts = ["<div class='card'>"]
     if c.image_key:
@@ -123,7 +126,10 @@ def _card(ctx: Context, c: records.Creative, url: str | None) -> str:
     if c.width:
         parts.append(f"<span class='badge pending'>{c.width}x{c.height}</span>")
     for name, texts in c.copy.items():
-        parts.append(f"<div class='f'><b>{html.escape(name)}</b><br>" + "<br>".join(html.escape(t) for t in texts) + "</div>")
+        # dir=auto: the browser sets each Arabic or Hebrew text right to left
+        parts.append(f"<div class='f'><b>{html.escape(name)}</b><br>"
+                     + "<br>".join(f"<span lang='{html.escape(language)}' dir='auto'>{html.escape(t)}</span>" for t in texts)
+                     + "</div>")
     for issue in c.compliance["issues"]:
         parts.append(f"<div class='f issue'>{html.escape(issue)}</div>")
     parts.append(f"<div class='f'><b>score</b> {html.escape(score_summary(c.scores))}</div>")

@@ -2,7 +2,8 @@
 
 A creative can be approved only while its copy passes its placement's checks, so nothing that
 breaks a platform rule reaches an export. An edit re-renders the creative from its stored
-background and re-checks it; the review row keeps the copy before and after.
+background and re-checks it; the review row keeps the copy before and after. A swap does the same
+with one of the candidate copies best-of-N did not choose (its job's `alternatives`).
 """
 
 import io
@@ -96,14 +97,57 @@ def edit(ctx: Context, creative_id: str, field: str, index: int, text: str, revi
             values.append(text.strip())
         else:
             values[index] = text.strip()
-        campaign = s.get(records.Campaign, row.campaign_id)
-        spec = campaign_spec(campaign)
-        compliance = check_copy(texts, place, spec.brand.banned_terms, spec.brand.name)
-        if row.background_key:
-            background = Image.open(io.BytesIO(ctx.storage.get(row.background_key)))
-            _, logo = campaign_logo(campaign, ctx)
-            row.other_sizes = store_layouts(ctx, row.image_key, texts, place, spec, background, logo,
-                                            product=shot_of(Lineage.of(row.lineage), ctx))
-        row.copy, row.compliance, row.status = texts, compliance, "pending"
+        compliance = _rerender(ctx, s, row, texts)
         s.add(records.Review(creative_id=row.id, action="edit", reviewer=reviewer, before=before, after=texts))
         return compliance
+
+
+def alternatives(ctx: Context, creative_id: str) -> list[dict]:
+    """The candidate copies best-of-N did not choose for this creative's job ({"copy", "scores",
+    "fixes"} each); index i is what `swap` takes."""
+    with ctx.db() as s:
+        row = s.get(records.Creative, creative_id)
+        if row is None:
+            raise ReviewError(f"no creative {creative_id!r}")
+        return list(s.get(records.Job, row.job_id).alternatives or [])
+
+
+def swap(ctx: Context, creative_id: str, alternative: int, reviewer: str) -> dict:
+    """Put the job's unchosen candidate number `alternative` in place of the creative's copy: the
+    creative is re-rendered, re-checked and back to pending (it needs a new approval), takes the
+    candidate's scores, and its old copy with its scores becomes that alternative, so nothing is
+    lost and a second swap undoes the first. Returns the new compliance."""
+    with ctx.db.begin() as s:
+        row = s.get(records.Creative, creative_id)
+        if row is None:
+            raise ReviewError(f"no creative {creative_id!r}")
+        job = s.get(records.Job, row.job_id)
+        pool = [dict(a) for a in job.alternatives or []]
+        if not 0 <= alternative < len(pool):
+            raise ReviewError(f"creative {creative_id} has {len(pool)} alternatives; alternative must be 0..{len(pool) - 1}"
+                              if pool else f"creative {creative_id} has no alternatives (its campaign wrote one candidate)")
+        chosen, before = pool[alternative], {k: list(v) for k, v in row.copy.items()}
+        pool[alternative] = {"copy": before, "scores": row.scores, "fixes": []}
+        compliance = _rerender(ctx, s, row, {k: list(v) for k, v in chosen["copy"].items()})
+        row.scores, job.alternatives = chosen["scores"], pool
+        s.add(records.Review(creative_id=row.id, action="swap", reviewer=reviewer, before=before, after=row.copy))
+        return compliance
+
+
+def _rerender(ctx: Context, s, row: records.Creative, texts: dict[str, list[str]]) -> dict:
+    """Give a creative new copy: re-check it, lay its image out again from the stored background
+    (and product photo), and set it back to pending; returns the new compliance."""
+    place = placement(row.placement)
+    campaign = s.get(records.Campaign, row.campaign_id)
+    spec = campaign_spec(campaign)
+    language = spec.language_of(row.audience)
+    compliance = check_copy(texts, place, spec.brand.banned_terms, spec.brand.name, language=language,
+                            keep=(row.product,))
+    if row.background_key:
+        background = Image.open(io.BytesIO(ctx.storage.get(row.background_key)))
+        _, logo = campaign_logo(campaign, ctx)
+        product = shot_of(Lineage.of(row.lineage), ctx)
+        row.other_sizes = store_layouts(ctx, row.image_key, texts, place, spec, background, logo, product=product,
+                                        language=language)
+    row.copy, row.compliance, row.status = texts, compliance, "pending"
+    return compliance

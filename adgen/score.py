@@ -101,6 +101,16 @@ class Judge:
         return np.stack([self._cache[t] for t in texts])
 
 
+def check_judge(ref: str, settings) -> None:
+    """Refuse a spec's non-default `models.judge` that no worker could load, before a campaign is
+    recorded and without loading it: a folder needs a model's config.json, a hub id must be cached
+    (or reachable when the hub is online). Raises adgen.models.ModelError naming models.judge."""
+    from adgen.models import resolve_model
+
+    if ref != "default":
+        resolve_model(ref, "judge", settings)
+
+
 # Per process, apart from adgen.models' cache of generators (whose entries workers report on).
 _judges: dict[str, "Judge"] = {}
 _roles: dict[str, "RoleClassifier"] = {}
@@ -270,7 +280,8 @@ def score_copies(
             if read_as != own:
                 leaks.append(f"{name}: {text!r} reads like a {read_as}")
         lengths = [_length_use(display_width(t, f.url_length), f.max) for _, f, t in items]
-        compliance = check_copy(texts, placement, brand.banned_terms, brand.name)
+        compliance = check_copy(texts, placement, brand.banned_terms, brand.name, language=audience.language,
+                                keep=(product.name,))
         components = {
             "audience": min(1.0, max(0.0, 0.5 + 2.5 * margin)),
             "product": 0.5 * named + 0.5 * min(1.0, max(0.0, relevance / 0.6)),

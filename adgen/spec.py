@@ -8,7 +8,7 @@ import io
 import re
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
@@ -56,6 +56,15 @@ class Brand(Strict):
         description="Brand colours as #RRGGBB: primary (dark), light, accent.",
     )
     logo: Path | None = Field(None, description="PNG or JPEG logo, relative to the working folder or the spec file.")
+    fonts: list[Path] = Field(
+        [], description="The brand's own TrueType/OpenType font files, tried before the bundled fonts; paths as logo."
+    )
+
+    def faces(self) -> tuple:
+        """The brand's fonts as faces for the renderer (adgen.fonts.Face), in the order given."""
+        from adgen.fonts import brand_faces
+
+        return brand_faces(self.fonts) if self.fonts else ()
 
     @field_validator("colors")
     @classmethod
@@ -93,7 +102,7 @@ class Product(Strict):
 class Audience(Strict):
     name: str = Field(description="Lower-case slug, e.g. busy-parents.")
     persona: NonEmpty = Field(description="Who they are and what they want, in a sentence or two.")
-    language: str = Field("en", description="Language of the copy (ISO 639-1).")
+    language: str = Field("en", description="Language of the copy, a BCP 47 tag: en, ja, zh-Hant, pt-BR, ar.")
     tone: str | None = Field(None, description="Tone for this audience, overriding nothing else.")
     interests: list[str] = Field([], description="Interests that set the scene of the images.")
 
@@ -103,6 +112,13 @@ class Audience(Strict):
         if not SLUG.match(name):
             raise ValueError(f"{name!r} is not a slug; use lower-case letters, digits and hyphens, e.g. busy-parents")
         return name
+
+    @field_validator("language")
+    @classmethod
+    def _bcp47(cls, language: str) -> str:
+        from adgen.languages import language_tag
+
+        return language_tag(language)
 
     @property
     def label(self) -> str:
@@ -170,7 +186,16 @@ class CampaignSpec(Strict):
     seed: int = Field(0, ge=0, description="Seed for every random choice; the same spec and seed give the same creatives.")
     models: Models = Models()
     adapters: Adapters = Adapters()
+    copy_by: Literal["model", "edits"] = Field(
+        "model",
+        description="'model': the text model writes the copy in each audience's language; 'edits': it writes English "
+        "drafts that reviewers replace (adgen review edit), for languages the text model does not write.",
+    )
     tracking: Tracking = Field(Tracking(), description="UTM parameters of the exported landing URLs.")
+
+    def language_of(self, audience: str) -> str:
+        """The BCP 47 language of the audience named `audience` ("en" for one the spec no longer has)."""
+        return next((a.language for a in self.audiences if a.name == audience), "en")
 
     @field_validator("campaign")
     @classmethod
@@ -302,6 +327,15 @@ def parse_spec(data: object, source: str = "spec", base_dir: Path | None = None)
     for i, product in enumerate(spec.products):
         product.images = [_resolve(image, base_dir, f"{source}: products[{i}].images[{j}] ({product.name})")
                           for j, image in enumerate(product.images)]
+    for i, font in enumerate(spec.brand.fonts):
+        spec.brand.fonts[i] = _resolve(font, base_dir, f"{source}: brand.fonts[{i}]")
+    if spec.brand.fonts:
+        from adgen.fonts import FontError
+
+        try:
+            spec.brand.faces()
+        except FontError as e:
+            raise SpecError(f"{source}: brand.fonts: {e}") from None
     return spec
 
 

@@ -146,7 +146,8 @@ def write_copy(
         for slot, raw in zip(pending, answers, strict=True):
             v, name, _ = slot
             text = fill_slots(raw, product=product, brand=brand, audience=audience, variant=v)
-            issues = check_text(text, written[name], placement, brand.banned_terms, brand.name)
+            issues = check_text(text, written[name], placement, brand.banned_terms, brand.name,
+                                language=audience.language, keep=(product.name,))
             twin = next((o for s, o in accepted.items()
                          if s[1] == name and (candidates == 1 or s[0] == v) and near_duplicate(text, o)), None)
             if twin is not None:
@@ -167,7 +168,8 @@ def write_copy(
         text, issues = last[slot]
         f = written[name]
         short = shorten(text, f.max, f.url_length) if all("limit" in i for i in issues) else None
-        if short and not check_text(short, f, placement, brand.banned_terms, brand.name):
+        if short and not check_text(short, f, placement, brand.banned_terms, brand.name,
+                                    language=audience.language, keep=(product.name,)):
             accepted[slot] = short
             fixes.append({"variant": v, "field": name, "action": "shortened", "from": text, "to": short,
                           "reason": "; ".join(issues)})

@@ -58,7 +58,7 @@ def _print_counts(counts: dict) -> None:
 
 @app.command()
 def init():
-    """Build the offline default text and image models under ADGEN_HOME (idempotent), and, when no
+    """Build the offline default text, image and inpainting models under ADGEN_HOME (idempotent), and, when no
     C2PA signing certificate is configured, a local test certificate chain (for testing only)."""
     from adgen.defaults import default_manifest, ensure_defaults
     from adgen.provenance import ensure_test_certificate

@@ -58,7 +58,7 @@ class PreferenceConfig:
     target_modules: list[str] = _help("Linear layers that get a LoRA when there is no brand adapter yet.", None)
     steps: int = _help("Optimizer steps.", 40)
     batch_size: int = _help("Pairs per optimizer step.", 8)
-    learning_rate: float = _help("AdamW learning rate.", 5e-4)
+    learning_rate: float = _help("AdamW learning rate.", 3e-4)
     max_length: int = _help("Prompt and answer are cut to this many tokens together.", 384)
     validation_fraction: float = _help("Share of pairs held out for preference accuracy, reward margin and KL.", 0.2)
     checkpoint_every: int = _help("Save a resumable checkpoint every this many steps (0: only at the end).", 20)

@@ -38,7 +38,8 @@ def creatives(home) -> list[str]:
                 ids.append(f"{job_id}-{v}")
                 s.add(records.Creative(id=ids[-1], campaign_id=CAMPAIGN, job_id=job_id, variant=v, product="Cold Brew",
                                        audience=audience, placement="meta_feed", copy={"headline": [f"headline {v}"]},
-                                       compliance={"ok": True}, lineage={}))
+                                       compliance={"ok": True}, lineage={},
+                                       scores={"overall": 90 - 10 * v - 30 * position, "components": {"audience": 0.5 + position / 10 - v / 10}}))
     return ids
 
 
@@ -133,6 +134,8 @@ def test_a_winner_is_called_only_where_the_difference_is_significant(creatives, 
     assert "no significant winner" in lines[creatives[3]]
     html = page.read_text()
     assert "data:image/png;base64," in html and f"winner {creatives[0]}" in html
+    # the overall score falls as CTR does, over both cells: a perfect rank correlation
+    assert "score overall vs CTR: Spearman rho +1.00 over 6 creatives" in text
 
 
 def test_wilson_interval_and_two_proportion_test_match_known_values():

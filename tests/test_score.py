@@ -155,3 +155,37 @@ def test_rank_and_export_show_the_scores_best_first(runs, tmp_path, monkeypatch)
         assert float(row["score.audience"]) == e["scores"]["components"]["audience"]
 
     assert adgen("campaign", "rank", campaign_id, "--top", "0", check=False).returncode == 2
+
+
+def test_swapping_in_an_alternative_rerenders_rechecks_and_needs_a_new_approval(default_models):
+    """adgen.review.swap: the unchosen candidate replaces the copy, the image is laid out again, the
+    creative is back to pending with the candidate's scores, and the old copy becomes the alternative."""
+    from adgen.context import Context
+    from adgen.jobs import create_campaign, run_campaign
+    from adgen.review import ReviewError, alternatives, approve, swap
+    from adgen.settings import Settings
+    from adgen.spec import parse_spec
+
+    ctx = Context(Settings())
+    spec = {**SPEC, "audiences": SPEC["audiences"][:1], "placements": ["meta_feed"], "variants": 1, "candidates": 3}
+    campaign_id = create_campaign(parse_spec(spec), ctx)
+    assert run_campaign(campaign_id, ctx) == {"done": 1}
+    with ctx.db() as s:
+        row = s.scalars(select(records.Creative).where(records.Creative.campaign_id == campaign_id)).one()
+    approve(ctx, campaign_id, [row.id], "ann")
+    pool = alternatives(ctx, row.id)
+    assert len(pool) == 2
+    picture = ctx.storage.get(row.image_key)
+    pick = next(i for i, a in enumerate(pool) if a["copy"]["headline"] != row.copy["headline"])
+
+    compliance = swap(ctx, row.id, pick, "ann")
+    with ctx.db() as s:
+        now = s.get(records.Creative, row.id)
+        review = s.scalars(select(records.Review).where(records.Review.creative_id == row.id)
+                           .order_by(records.Review.id.desc())).first()
+    assert now.copy == pool[pick]["copy"] and now.scores == pool[pick]["scores"] and now.status == "pending"
+    assert now.compliance == compliance and review.action == "swap" and review.before == row.copy
+    assert ctx.storage.get(now.image_key) != picture  # the new headline is drawn
+    assert alternatives(ctx, row.id)[pick] == {"copy": row.copy, "scores": row.scores, "fixes": []}
+    with pytest.raises(ReviewError, match="has 2 alternatives"):
+        swap(ctx, row.id, 2, "ann")

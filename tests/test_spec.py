@@ -36,8 +36,14 @@ BAD = {
     "non-hex colour": (lambda d: d["brand"].update(colors=["#3B2A20", "brown"]), "brand.colors", "#RRGGBB"),
     "missing logo": (lambda d: d["brand"].update(logo="examples/missing.png"), "brand.logo", "does not exist"),
     "unknown field": (lambda d: d.update(budget=100), "budget", "not a known field"),
+    "language not a BCP 47 tag": (lambda d: d["audiences"][0].update(language="english"), "audiences[0].language", "BCP 47"),
     "model folder missing": (lambda d: d.update(models={"text": "./no-such-model"}), "models.text", "not a folder"),
     "hub id offline": (lambda d: d.update(models={"image": "stabilityai/sd-turbo"}), "models.image", "sd-turbo"),
+    "candidates 0": (lambda d: d.update(candidates=0), "candidates", "greater than or equal to 1"),
+    "judge folder missing": (lambda d: d.update(models={"judge": "./no-such-judge"}), "models.judge", "not a folder"),
+    "judge not a model": (lambda d: d.update(models={"judge": str(EXAMPLE.parent)}), "models.judge", "no config.json"),
+    "judge hub id offline": (lambda d: d.update(models={"judge": "sentence-transformers/LaBSE"}), "models.judge",
+                             "HF_HUB_OFFLINE"),
 }
 
 

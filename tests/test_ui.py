@@ -61,7 +61,7 @@ def wait_until_made(c: Client, campaign_id: str, creatives: int, timeout: float 
     """Poll the campaign view as the page does, until every job is finished and the creatives are in."""
     deadline = time.monotonic() + timeout
     while True:
-        view = c.predict(campaign_id, "all", "all", "all", api_name="/campaign")
+        view = c.predict(campaign_id, "all", "all", "all", "id", 0, api_name="/campaign")
         done, jobs, made = map(int, re.search(r"(\d+) of (\d+) jobs finished, (\d+) creatives", view[0]).groups())
         if done == jobs and made == creatives:
             return view
@@ -127,11 +127,11 @@ def test_create_generate_review_and_export(alice, made, tmp_path):
     assert lineage["replaces"] == search and lineage["seed"] == 4242
     _, head, _, _, history, _, _ = alice.predict(search, api_name="/creative")
     assert "rejected" in head and "regenerated with seed 4242" in history[-1]["reason"]
-    rejected = alice.predict(made["campaign"], "all", "all", "rejected", api_name="/campaign")[1]
+    rejected = alice.predict(made["campaign"], "all", "all", "rejected", "id", 0, api_name="/campaign")[1]
     assert len(rejected) == 1 and len(view[1]) == 3
 
     alice.predict(made["campaign"], api_name="/approve_all")
-    approved = alice.predict(made["campaign"], "all", "all", "approved", api_name="/campaign")[1]
+    approved = alice.predict(made["campaign"], "all", "all", "approved", "id", 0, api_name="/campaign")[1]
     assert len(approved) == 2
 
     bundle = alice.predict(made["campaign"], api_name="/export")
@@ -149,6 +149,34 @@ def test_create_generate_review_and_export(alice, made, tmp_path):
         assert "spring-launch/meta/ads-manager-import.csv" in names
         assert {n for n in names if n.startswith(f"spring-launch/meta/{feed}_")} == {
             f"spring-launch/meta/{feed}_square_1080x1080.png", f"spring-launch/meta/{feed}_portrait_1080x1350.png"}
+
+
+def test_gallery_sorts_and_filters_by_score_and_a_swap_needs_a_new_approval(alice, made):
+    """Scores beside every creative, best first on request, a minimum score; an unchosen candidate
+    swapped in from the app is re-rendered, re-checked and back to pending."""
+    cid, (feed, _) = made["campaign"], made["ids"]
+    pictures = alice.predict(cid, "all", "all", "all", "score", 0, api_name="/campaign")[1]
+    scores = [int(re.search(r"score (\d+)$", p["caption"]).group(1)) for p in pictures]
+    assert len(scores) >= 2 and scores == sorted(scores, reverse=True)
+    kept = alice.predict(cid, "all", "all", "all", "score", scores[0], api_name="/campaign")[1]
+    assert 1 <= len(kept) < len(pictures) or scores[0] == scores[-1]
+    assert all(int(re.search(r"score (\d+)$", p["caption"]).group(1)) >= scores[0] for p in kept)
+
+    head = alice.predict(feed, api_name="/creative")[1]
+    assert re.search(r"score \*\*\d+\*\*/100: audience [\d.]+ · product", head)
+
+    choice, listing = alice.predict(feed, api_name="/alternatives")
+    assert len(choice["choices"]) >= 2 and listing.startswith("0. **")
+    alice.predict(feed, api_name="/approve")
+    before = alice.predict(feed, api_name="/creative")
+    alice.predict(feed, 0, api_name="/swap")
+    after = alice.predict(feed, api_name="/creative")
+    assert "pending" in after[1] and after[2] != before[2] and after[4][-1]["action"] == "swap"
+    # the copy swapped out is now the alternative it came from
+    old_headline = re.search(r"\*\*headline\*\*: ([^\n·]+)", before[2]).group(1).strip()
+    assert old_headline in alice.predict(feed, api_name="/alternatives")[1].split("\n")[0]
+    with pytest.raises(AppError, match="alternatives; alternative must be"):
+        alice.predict(feed, 999, api_name="/swap")
 
 
 def test_files_are_never_served_from_the_records_or_storage(server, root, made):
@@ -171,12 +199,14 @@ def test_a_second_advertiser_reaches_nothing_of_the_first(alice, bob, made):
         "/save_brand": (bid, "hijacked", "", "#000000", handle_file(logo)),
         "/create_campaign": (bid, "stolen", PRODUCTS, AUDIENCES, ["meta_feed"], 1, 0, "", ""),
         "/upload_spec": (bid, handle_file(str(EXAMPLE))),
-        "/campaign": (cid, "all", "all", "all"),
+        "/campaign": (cid, "all", "all", "all", "id", 0),
         "/creative": (feed,),
         "/approve": (search,),
         "/reject": (feed, "sabotage"),
         "/edit": (feed, "headline", 0, "Hijacked"),
         "/regenerate": (feed, 1),
+        "/alternatives": (feed,),
+        "/swap": (feed, 0),
         "/approve_all": (cid,),
         "/export": (cid,),
     }

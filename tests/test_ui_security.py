@@ -161,7 +161,7 @@ def test_a_wrong_sign_in_loop_does_not_stall_the_review_poll(tmp_path, default_m
             times = []
             for _ in range(n):
                 start = time.perf_counter()
-                alice.predict(campaign, "all", "all", "all", api_name="/campaign")
+                alice.predict(campaign, "all", "all", "all", "id", 0, api_name="/campaign")
                 times.append(time.perf_counter() - start)
             return times
 

@@ -27,7 +27,8 @@ from adgen.context import Context
 from adgen.export import export_campaign
 from adgen.jobs import create_campaign, logo_problem, regenerate
 from adgen.platforms import placement, registry
-from adgen.review import approve, edit, reject
+from adgen.review import alternatives, approve, edit, reject, swap
+from adgen.score import overall
 from adgen.spec import DEFAULT_COLORS, Brand, SpecError, parse_spec
 from adgen.typeset import FONT_PATH
 from ui.jobs import start_campaign
@@ -302,18 +303,29 @@ def campaign_state(ctx: Context, user: str, campaign_id: str) -> dict:
                 "creatives": creatives}
 
 
+SORTS = ("id", "score")  # gallery order: as made, or best score first
+
+
 def gallery(ctx: Context, state: dict, audience: str, placement_name: str, status: str,
-            folder: Path) -> list[CreativeView]:
-    """The creatives of a campaign state (from `campaign_state`, which checked access), filtered."""
+            folder: Path, sort: str = "id", min_score: float | None = None) -> list[CreativeView]:
+    """The creatives of a campaign state (from `campaign_state`, which checked access), filtered,
+    and ordered as made or best score first; `min_score` leaves out creatives scored below it (and
+    unscored ones)."""
+    if sort not in (None, "", *SORTS):
+        raise InputError(f"Sort: one of {', '.join(SORTS)}")
     prune_pictures(folder)
+    rows = [c for c in state["creatives"] if not min_score or overall(c) >= min_score]
+    if sort == "score":
+        rows.sort(key=overall, reverse=True)
     views = []
-    for c in state["creatives"]:
+    for c in rows:
         if any(wanted not in ("", "all", None) and wanted != value
                for wanted, value in ((audience, c.audience), (placement_name, c.placement), (status, c.status))):
             continue
         badge = "passes checks" if c.compliance["ok"] else "fails checks"
+        score = f" · score {c.scores['overall']}" if c.scores else ""
         views.append(CreativeView(c.id, c.status, _picture(ctx, c, folder),
-                                  f"{c.audience} · {placement(c.placement).label} · {c.status} · {badge}"))
+                                  f"{c.audience} · {placement(c.placement).label} · {c.status} · {badge}{score}"))
     return views
 
 
@@ -325,8 +337,24 @@ def creative_detail(ctx: Context, user: str, creative_id: str, folder: Path) -> 
                    for r in reviews]
         return {"id": c.id, "campaign_id": c.campaign_id, "status": c.status, "product": c.product,
                 "audience": c.audience, "placement": c.placement, "copy": c.copy, "compliance": c.compliance,
-                "lineage": c.lineage, "reviews": history, "image": _picture(ctx, c, folder),
+                "scores": c.scores, "lineage": c.lineage, "reviews": history, "image": _picture(ctx, c, folder),
                 "fields": [n for n, f in placement(c.placement).fields.items() if f.written]}
+
+
+def creative_alternatives(ctx: Context, user: str, creative_id: str) -> list[dict]:
+    """The unchosen candidate copies of the creative's job, each with its scores (see adgen.review.swap)."""
+    with ctx.db() as s:
+        creative_of(s, user, creative_id)
+    return alternatives(ctx, creative_id)
+
+
+def swap_in(ctx: Context, user: str, creative_id: str, alternative: int | None) -> dict:
+    """Swap an unchosen candidate in; the creative is re-rendered, re-checked and back to pending."""
+    with ctx.db() as s:
+        creative_of(s, user, creative_id)
+    if alternative is None or alternative == "":
+        raise InputError("Alternative: choose one of the creative's alternatives")
+    return swap(ctx, creative_id, int(alternative), user)
 
 
 # ----- review and export -----

@@ -96,6 +96,15 @@ def _progress_html(state: dict) -> str:
             f"<table class='jobs'><tr><th>product</th><th>audience</th><th>placement</th><th>job</th></tr>{rows}</table>")
 
 
+def _score_line(scores: dict | None) -> str:
+    """The overall score and its components, beside the creative (README "Scores")."""
+    if not scores:
+        return ""
+    parts = " · ".join(f"{k} {v:g}" for k, v in scores["components"].items())
+    flags = "".join(f"  \n⚠ {html.escape(leak)}" for leak in scores["role_leaks"])
+    return f"  \nscore **{scores['overall']}**/100: {parts}{flags}"
+
+
 def _swatches(colors: list[str]) -> str:
     return "".join(f"<span class='swatch' style='background:{html.escape(c)}' title='{html.escape(c)}'></span>"
                    for c in colors)
@@ -143,11 +152,11 @@ def build_app(settings: Settings) -> gr.Blocks:
     def upload(user, brand_id, spec_file):
         return started(user, actions.create_from_upload(ctx, user, brand_id, spec_file))
 
-    def refresh(user, campaign_id, audience, placement_name, status):
+    def refresh(user, campaign_id, audience, placement_name, status, sort, min_score):
         if not campaign_id:
             return "Choose a campaign.", [], [], gr.Dropdown(), gr.Dropdown(), gr.Timer(active=False)
         state = actions.campaign_state(ctx, user, campaign_id)
-        views = actions.gallery(ctx, state, audience, placement_name, status, picture_folder)
+        views = actions.gallery(ctx, state, audience, placement_name, status, picture_folder, sort, min_score)
         running = any(j["status"] in ("pending", "running") for j in state["jobs"])
         audiences = ["all"] + sorted({j["audience"] for j in state["jobs"]})
         names = ["all"] + sorted({j["placement"] for j in state["jobs"]})
@@ -160,9 +169,24 @@ def build_app(settings: Settings) -> gr.Blocks:
         d = actions.creative_detail(ctx, user, creative_id, picture_folder)
         copy_md = "\n".join(f"- **{k}**: " + " · ".join(html.escape(t) for t in v) for k, v in d["copy"].items())
         head = (f"**{d['id']}**: {d['product']} · {d['audience']} · {d['placement']} · "
-                f"status **{d['status']}**")
+                f"status **{d['status']}**") + _score_line(d["scores"])
         return ([(d["image"], d["id"])], head, copy_md, json.dumps(d["lineage"], indent=2, ensure_ascii=False), d["reviews"],
                 gr.Dropdown(choices=d["fields"], value=d["fields"][0] if d["fields"] else None), _badges(d["compliance"]))
+
+    def show_alternatives(user, creative_id):
+        alts = actions.creative_alternatives(ctx, user, creative_id) if creative_id else []
+        choices = [(f"{i}: score {a['scores']['overall']}", i) for i, a in enumerate(alts)]
+        lines = [f"{i}. **{a['scores']['overall']}**: " + " · ".join(html.escape(t) for ts in a["copy"].values() for t in ts)
+                 for i, a in enumerate(alts)]
+        return gr.Dropdown(choices=choices, value=None), "\n".join(lines) or "No alternatives (one candidate was written)."
+
+    def do_swap(user, creative_id, alternative):
+        result = actions.swap_in(ctx, user, creative_id, alternative)
+        if result["ok"]:
+            gr.Info("Swapped in, re-rendered and re-checked: passes its checks. Approve it again to export it.")
+        else:
+            gr.Warning("Swapped in and re-rendered, but it fails its checks: " + "; ".join(result["issues"]))
+        return creative_id
 
     def select(ids, evt: gr.SelectData):
         if evt.index is None or evt.index >= len(ids):
@@ -254,6 +278,9 @@ def build_app(settings: Settings) -> gr.Blocks:
                                               allow_custom_value=True)
                     status = gr.Dropdown(label="Status", choices=["all", "pending", "approved", "rejected"], value="all",
                                          interactive=True)
+                    sort = gr.Dropdown(label="Order", choices=[("as made", "id"), ("best score first", "score")],
+                                       value="id", interactive=True)
+                    min_score = gr.Number(label="Minimum score", value=0, precision=0, minimum=0, maximum=100)
                 progress = gr.HTML()
                 with gr.Row():
                     with gr.Column(scale=3):
@@ -281,6 +308,10 @@ def build_app(settings: Settings) -> gr.Blocks:
                             index = gr.Number(label="Which text (0 = first)", value=0, precision=0, minimum=0)
                             new_text = gr.Textbox(label="New text")
                             edit_btn = gr.Button("Save edit (re-render and re-check)")
+                        with gr.Accordion("Alternatives: copies best-of-N did not choose", open=False):
+                            alt_view = gr.Markdown()
+                            alt_choice = gr.Dropdown(label="Alternative", choices=[], allow_custom_value=True)
+                            swap_btn = gr.Button("Swap in (re-render and re-check)")
                         with gr.Accordion("Regenerate with a new seed", open=False):
                             new_seed = gr.Number(label="Seed (empty: random)", value=None, precision=0, minimum=0)
                             regen_btn = gr.Button("Regenerate this creative")
@@ -292,7 +323,7 @@ def build_app(settings: Settings) -> gr.Blocks:
         timer = gr.Timer(POLL_SECONDS, active=False)
 
         # ----- events: every endpoint that takes an id is named, so it can be tested -----
-        filters = [campaign, audience, placement_f, status]
+        filters = [campaign, audience, placement_f, status, sort, min_score]
         gallery_out = [progress, pictures, ids, audience, placement_f, timer]
         detail_out = [picture, head, copy_view, lineage, history, field, badges]
 
@@ -309,14 +340,17 @@ def build_app(settings: Settings) -> gr.Blocks:
         timer.tick(handler(refresh), filters, gallery_out, api_name=False, show_progress="hidden")
         pictures.select(select, ids, creative, api_name=False)
         creative.change(handler(detail), creative, detail_out, api_name="creative")
+        creative.change(handler(show_alternatives), creative, [alt_choice, alt_view], api_name="alternatives")
 
         def then_refresh(event):
-            event.then(handler(refresh), filters, gallery_out, api_name=False, show_progress="hidden").then(
+            return event.then(handler(refresh), filters, gallery_out, api_name=False, show_progress="hidden").then(
                 handler(detail), creative, detail_out, api_name=False, show_progress="hidden")
 
         then_refresh(approve_btn.click(handler(do_approve), creative, creative, api_name="approve"))
         then_refresh(reject_btn.click(handler(do_reject), [creative, reason], creative, api_name="reject"))
         then_refresh(edit_btn.click(handler(do_edit), [creative, field, index, new_text], creative, api_name="edit"))
+        swap_event = then_refresh(swap_btn.click(handler(do_swap), [creative, alt_choice], creative, api_name="swap"))
+        swap_event.then(handler(show_alternatives), creative, [alt_choice, alt_view], api_name=False, show_progress="hidden")
         then_refresh(regen_btn.click(handler(do_regenerate), [creative, new_seed], timer, api_name="regenerate"))
         then_refresh(approve_all.click(handler(do_approve_all), campaign, campaign, api_name="approve_all"))
         export_btn.click(handler(do_export), campaign, bundle, api_name="export")

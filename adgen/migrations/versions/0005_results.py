@@ -8,7 +8,6 @@ Create Date: 2026-12-03
 import sqlalchemy as sa
 from alembic import op
 
-# 0004 is the creative scores revision, made alongside this one; whichever lands second chains after the other.
 revision = "0005"
 down_revision = "0003"
 branch_labels = None

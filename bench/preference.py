@@ -1,0 +1,149 @@
+"""Benchmark: does preference tuning move the brand's copy toward a style that won?
+
+On the offline default models, from one run: generate a campaign; write a synthetic results file
+in Meta's Ads Manager export format where one planted, measurable style wins (headlines that name
+the product get twice the CTR); import it; run `adgen finetune text --preference --from-results`;
+generate again on held-out products and audiences, without and with the new adapter; print the
+planted style's share before and after, compliance, and the held-out preference accuracy.
+
+Synthetic results test the mechanism (results -> pairs -> DPO -> copy), not marketing truth.
+
+    python bench/preference.py [--variants 8] [--steps N] [--learning-rate X]      # goal: the share rises >= 20 points
+"""
+
+import argparse
+import csv
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import yaml  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+
+from adgen import records  # noqa: E402
+from adgen.context import Context  # noqa: E402
+from adgen.jobs import create_campaign, run_campaign  # noqa: E402
+from adgen.settings import Settings  # noqa: E402
+from adgen.spec import parse_spec  # noqa: E402
+
+BRAND = {"name": "Northwind Coffee", "voice": "warm, witty, never pushy", "banned_terms": ["cheap", "guarantee"],
+         "colors": ["#3B2A20", "#F2E8DC", "#C8553D"]}
+PRODUCTS = [
+    {"name": "Cold Brew Concentrate", "description": "Smooth, low-acid cold brew concentrate that makes 16 cups per bottle.",
+     "benefits": ["low acid", "ready in seconds", "16 cups per bottle"], "url": "https://example.com/cold-brew"},
+    {"name": "House Espresso Beans", "description": "Dark-roast whole beans with notes of cocoa, roasted weekly.",
+     "benefits": ["roasted weekly", "notes of cocoa"], "url": "https://example.com/espresso"},
+    {"name": "Oat Latte Cans", "description": "Ready-to-drink oat milk lattes in recyclable cans.",
+     "benefits": ["dairy free", "ready to drink"], "url": "https://example.com/oat-latte"},
+    {"name": "Travel Pour-Over Kit", "description": "A folding dripper and filters that fit in a jacket pocket.",
+     "benefits": ["fits in a pocket", "brews in three minutes"], "url": "https://example.com/pour-over"},
+]
+AUDIENCES = [
+    {"name": "busy-parents", "persona": "Parents of young kids, short on time, who want good coffee without the fuss."},
+    {"name": "night-owl-students", "persona": "University students on a budget who study late."},
+    {"name": "remote-professionals", "persona": "Remote professionals who start work early and want a calm routine."},
+    {"name": "weekend-hikers", "persona": "Fitness fans who hike and run at weekends and like to travel light."},
+]
+IMPRESSIONS, BASE_CTR = 4000, 0.02
+
+
+def planted(c: records.Creative) -> bool:
+    """The planted style: the headline names the product. (Question headlines, the other natural
+    choice, are too rare in the default model's held-out copy, about 1 in 25, to learn from.)"""
+    return bool(c.copy.get("headline")) and c.product.lower() in c.copy["headline"][0].lower()
+
+
+def campaign(ctx: Context, name: str, products: list, audiences: list, variants: int, seed: int, adapter: str | None) -> str:
+    spec = {"campaign": name, "brand": BRAND, "products": products, "audiences": audiences,
+            "placements": ["meta_feed"], "variants": variants, "seed": seed,
+            "adapters": {"text": adapter} if adapter else {}}
+    campaign_id = create_campaign(parse_spec(spec), ctx)
+    counts = run_campaign(campaign_id, ctx)
+    if counts.get("failed"):  # a job whose copy could not be made compliant: reported, not hidden
+        print(f"{name}: {counts['failed']} of {sum(counts.values())} jobs failed", file=sys.stderr)
+    return campaign_id
+
+
+def creatives(ctx: Context, campaign_id: str) -> list[records.Creative]:
+    with ctx.db() as s:
+        return s.scalars(select(records.Creative).where(records.Creative.campaign_id == campaign_id)).all()
+
+
+def meta_export(rows: list[records.Creative], path: Path, seed: int) -> None:
+    """Meta's ad-level export: headlines naming the product get twice the base CTR (binomial clicks)."""
+    rng = random.Random(seed)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["Reporting starts", "Reporting ends", "Ad name", "Impressions", "Link clicks", "Results",
+                    "Amount spent (USD)"])
+        for c in rows:
+            ctr = BASE_CTR * (2 if planted(c) else 1)
+            clicks = sum(rng.random() < ctr for _ in range(IMPRESSIONS))
+            w.writerow(["2026-11-01", "2026-11-30", f"bench | {c.id} 1:1 1080x1080", IMPRESSIONS, clicks,
+                        sum(rng.random() < 0.05 for _ in range(clicks)), f"{IMPRESSIONS * 0.004:.2f}"])
+
+
+def adgen(*args: str) -> str:
+    result = subprocess.run([sys.executable, "-m", "adgen", *args], capture_output=True, text=True, env=os.environ)
+    if result.returncode:
+        raise SystemExit(f"adgen {' '.join(args)} failed:\n{result.stderr}")
+    return result.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=None, help="DPO steps (default: the recipe's).")
+    parser.add_argument("--learning-rate", type=float, default=None, help="DPO learning rate (default: the recipe's).")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="adgen-bench-preference-"))
+    os.environ["ADGEN_HOME"] = str(home)
+    ctx = Context(Settings())
+
+    train = campaign(ctx, "seen", PRODUCTS[:2], AUDIENCES[:2], args.variants, args.seed, None)
+    report = home / "meta-export.csv"
+    seen = creatives(ctx, train)
+    meta_export(seen, report, args.seed)
+    adgen("results", "import", train, str(report), "--platform", "meta")
+    tune = ["finetune", "text", "--brand", "northwind", "--preference", "--from-results", train]
+    if args.steps or args.learning_rate:
+        recipe = yaml.safe_load((Path(__file__).parents[1] / "finetune" / "recipes" / "default-preference.yaml").read_text())
+        recipe["hyperparameters"].update({k: v for k, v in (("steps", args.steps), ("learning_rate", args.learning_rate)) if v})
+        (home / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+        tune += ["--config", str(home / "recipe.yaml")]
+    ref = adgen(*tune).strip().splitlines()[-1]
+    metrics = json.loads((home / "finetune" / "northwind-preference" / "adapter" / "metrics.json").read_text())
+    pairs = (home / "finetune" / "northwind-preference" / "pairs.jsonl").read_text().count("\n")
+
+    before = creatives(ctx, campaign(ctx, "held-out-base", PRODUCTS[2:], AUDIENCES[2:], args.variants, args.seed + 1, None))
+    after = creatives(ctx, campaign(ctx, "held-out-tuned", PRODUCTS[2:], AUDIENCES[2:], args.variants, args.seed + 1, ref))
+
+    def share(rows):
+        return 100 * sum(planted(c) for c in rows) / len(rows)
+
+    expected = len(PRODUCTS[2:]) * len(AUDIENCES[2:]) * args.variants
+
+    def compliant(rows):  # out of the creatives asked for: a failed job made none
+        return f"{sum(c.compliance['ok'] for c in rows)}/{expected}"
+
+    b, a = metrics["held_out_before"], metrics["held_out_after"]
+    print(f"seen campaign: {len(seen)} creatives, product-named headlines {share(seen):.0f}%; {pairs} pairs -> {ref}")
+    print(f"held-out products x audiences, meta_feed: {len(before)} base and {len(after)} tuned creatives made of {expected}")
+    print(f"  product-named headlines   base {share(before):5.1f}%   tuned {share(after):5.1f}%   "
+          f"change {share(after) - share(before):+.1f} points (goal +20)")
+    print(f"  compliant                 base {compliant(before)}   tuned {compliant(after)}")
+    print(f"held-out pairs ({b['pairs']}): preference accuracy {b['preference_accuracy']:.0%} -> "
+          f"{a['preference_accuracy']:.0%}, reward margin {a['reward_margin']}, KL {a['kl_per_token']} per token")
+    print("synthetic results: this measures the mechanism, not marketing truth")
+
+
+if __name__ == "__main__":
+    main()
