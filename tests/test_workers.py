@@ -265,11 +265,14 @@ def test_a_worker_killed_mid_job_loses_nothing_and_duplicates_nothing(pool, tmp_
 
 def test_retry_failed_reruns_only_failed_jobs_and_cancel_stops_new_ones(pool, tmp_path, monkeypatch, default_models):
     ctx = _use(pool, monkeypatch)
-    # A real failure: the image model folder is gone when the jobs run (here, in-process).
+    # A real failure: the image model folder is gone when the jobs run (here, in-process). The product
+    # has no photo here, so the image placements paint with the image model rather than the inpainting one.
     image_model = tmp_path / "image-model"
     shutil.copytree(default_models["image"], image_model)
-    spec = parse_spec({**yaml.safe_load(_spec(tmp_path, "retry", ["google_rsa", "meta_feed", "x_promoted"]).read_text()),
-                       "models": {"text": "default", "image": str(image_model)}}, base_dir=REPO)
+    data = yaml.safe_load(_spec(tmp_path, "retry", ["google_rsa", "meta_feed", "x_promoted"]).read_text())
+    for product in data["products"]:
+        product["images"] = []
+    spec = parse_spec({**data, "models": {"text": "default", "image": str(image_model)}}, base_dir=REPO)
     campaign_id = create_campaign(spec, ctx)
     shutil.rmtree(image_model)
     assert run_campaign(campaign_id, ctx) == {"done": 1, "failed": 2}
