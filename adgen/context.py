@@ -2,8 +2,8 @@
 storage, opened on first use so that validating input touches neither.
 
 It also reads a recorded campaign's spec back, in one place: the stored spec carries the storage key
-of the brand logo it was made with, and of each product's cut-out photo with the inpainting model,
-beside the fields the user wrote.
+of the brand logo it was made with, of each product's cut-out photo with the inpainting model, and a
+snapshot of the brand kit when the campaign was created, beside the fields the user wrote.
 """
 
 from dataclasses import dataclass
@@ -17,7 +17,7 @@ from adgen.spec import CampaignSpec
 from adgen.storage import Storage, open_storage
 
 # What a stored spec carries beside the fields the user wrote: storage keys and resolved models.
-STORED_KEYS = ("logo_key", "product_photos", "inpaint_model")
+STORED_KEYS = ("logo_key", "product_photos", "inpaint_model", "brand_kit")
 
 
 @dataclass
@@ -36,10 +36,16 @@ class Context:
 
 
 def campaign_spec(campaign: records.Campaign) -> CampaignSpec:
-    """The spec a campaign was recorded with, as the user wrote it (without the stored logo key).
-    Checks added since it was recorded (product URLs) are left to the commands that need them."""
-    return CampaignSpec.model_validate({k: v for k, v in campaign.spec.items() if k not in STORED_KEYS},
+    """The spec a campaign was recorded with, as the user wrote it (without the stored keys), except
+    that its brand's banned terms include the kit's as snapshotted at creation: a spec may add banned
+    terms, never drop the brand's. Checks added since it was recorded (product URLs) are left to the
+    commands that need them."""
+    spec = CampaignSpec.model_validate({k: v for k, v in campaign.spec.items() if k not in STORED_KEYS},
                                        context={"stored": True})
+    kit_terms = campaign.spec.get("brand_kit", {}).get("banned_terms", [])
+    if missing := [t for t in kit_terms if t not in spec.brand.banned_terms]:
+        spec.brand.banned_terms = [*spec.brand.banned_terms, *missing]
+    return spec
 
 
 def campaign_logo(campaign: records.Campaign, ctx: Context) -> tuple[str | None, bytes | None]:

@@ -52,6 +52,7 @@ def export_campaign(ctx: Context, campaign_id: str, out: Path, status: str = "ap
         if campaign is None:
             raise ExportError(f"no campaign {campaign_id!r}")
         spec = campaign_spec(campaign)
+        brand = campaign.brand
         query = select(records.Creative).where(records.Creative.campaign_id == campaign_id).order_by(records.Creative.id)
         rows = [r for r in s.scalars(query) if status == "any" or r.status == status]
         if top is not None:
@@ -62,8 +63,11 @@ def export_campaign(ctx: Context, campaign_id: str, out: Path, status: str = "ap
     if not rows:
         raise ExportError(f"campaign {campaign_id} has no {status} creatives" + ("; approve some first" if status == "approved" else ""))
     if status == "approved":
-        for row in rows:  # the gate, checked again: rules or the brand's banned terms may have changed
-            result = check_copy(row.copy, placement(row.placement), spec.brand.banned_terms, spec.brand.name,
+        # The gate, checked again: rules may have changed, and so may the brand kit, whose banned terms
+        # now count beside the ones the campaign was made with (its spec and kit snapshot).
+        banned = [*spec.brand.banned_terms, *(t for t in brand.banned_terms if t not in spec.brand.banned_terms)]
+        for row in rows:
+            result = check_copy(row.copy, placement(row.placement), banned, spec.brand.name,
                                 language=spec.language_of(row.audience), keep=(row.product,))
             if not result["ok"]:
                 raise ExportError(f"creative {row.id} no longer passes its checks ({result['issues'][0]})")

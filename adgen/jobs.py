@@ -2,11 +2,15 @@
 release, cancel, reset and regenerate them, settle the campaign's status, and `dispatch`, the one
 place that decides whether jobs run in this process or on the Celery workers.
 
-`create_campaign` validates everything that can fail before it writes anything. `run_job` is the
-unit of work: it takes a job id, claims it, makes its creatives (`adgen.pipeline`) and is safe to run
-again (a job already done is left alone; creative rows and storage keys are deterministic). The
-in-process `run_campaign` loops over jobs; the workers call the same `run_job`. Jobs reach the
-workers as bare ids in messages named `TASK`; Celery is imported only when a broker is set.
+`create_campaign` validates everything that can fail before it writes anything; it records a new
+brand with the spec's kit but never changes an existing brand's kit (the brand-kit editor and
+`adgen brand set` do), and keeps a snapshot of the kit it used on the campaign. `run_job` is the
+unit of work: it takes a job id, claims it (only a pending job: one run per job), makes its
+creatives (`adgen.pipeline`) and is safe to deliver again (a job running, done or failed is left
+alone; creative rows and storage keys are deterministic, and a creative a reviewer touched is never
+overwritten). The in-process `run_campaign` loops over jobs under the campaign's runner lease, held
+in the records, so at most one runner works on a campaign; the workers call the same `run_job`. Jobs
+reach the workers as bare ids in messages named `TASK`; Celery is imported only when a broker is set.
 """
 
 import hashlib
@@ -15,9 +19,10 @@ import os
 import socket
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import timedelta
 
 from PIL import Image
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from adgen import records
 from adgen.context import Context
@@ -26,6 +31,7 @@ from adgen.languages import LanguageError, check_text_model
 from adgen.pipeline import make_creatives
 from adgen.platforms import placement
 from adgen.render import encode_png
+from adgen.review import check_seen, hold, one_winner
 from adgen.spec import CampaignSpec, SpecError, image_size_problem
 from adgen.storage import StorageError
 
@@ -110,14 +116,15 @@ def create_campaign(spec: CampaignSpec, ctx: Context, progress=None) -> str:
     stored_photos = {name: store_cutout(cut, ctx) for name, cut in photos.items()}
     with ctx.db.begin() as s:
         brand = s.scalar(select(records.Brand).where(records.Brand.name == spec.brand.name))
-        if brand is None:
-            brand = records.Brand(name=spec.brand.name)
+        if brand is None:  # a new brand starts with the spec's kit; an existing kit is never changed here
+            brand = records.Brand(name=spec.brand.name, voice=spec.brand.voice, banned_terms=spec.brand.banned_terms,
+                                  colors=spec.brand.colors, logo_key=logo_key)
             s.add(brand)
-        brand.voice, brand.banned_terms, brand.colors = spec.brand.voice, spec.brand.banned_terms, spec.brand.colors
-        brand.logo_key = logo_key or brand.logo_key
-        s.flush()
+            s.flush()
+        kit = {"voice": brand.voice, "banned_terms": list(brand.banned_terms), "colors": list(brand.colors),
+               "logo_key": brand.logo_key}
         campaign = records.Campaign(
-            name=spec.campaign, brand_id=brand.id, spec={**spec.model_dump(mode="json"), "logo_key": logo_key,
+            name=spec.campaign, brand_id=brand.id, spec={**spec.model_dump(mode="json"), "logo_key": logo_key, "brand_kit": kit,
                   **({"product_photos": stored_photos, "inpaint_model": inpaint_ref} if photos else {})},
             text_model=text_ref, image_model=image_ref,
         )
@@ -160,18 +167,23 @@ def resolve_adapter(ref: str, kind: str, model: dict, ctx: Context, brand_name: 
 
 # ----- one job -----
 
-def claim(job_id: str, ctx: Context) -> bool:
-    """Compare-and-set pending/failed/running -> running; False when the job is done, cancelled or
-    missing. A running job is taken over: it is seen again only when its worker died (the broker
-    redelivers it) or the reconciler gave up on it, and its effects are idempotent either way."""
+def me() -> str:
+    """This process, as jobs and campaigns record who runs them: host/pid."""
+    return f"{socket.gethostname()}/{os.getpid()}"
+
+
+def claim(job_id: str, ctx: Context) -> int:
+    """Compare-and-set pending -> running; returns the attempt this run is (1, 2, ...), or 0 when the
+    job is not pending: running elsewhere, done, failed, cancelled or missing. A running job is never
+    taken over here: it goes back to pending only when its worker saw its child die or the reconciler
+    gave up on it after the job time limit (adgen.recovery), so one job never runs twice at once."""
     with ctx.db.begin() as s:
         result = s.execute(
-            update(records.Job)
-            .where(records.Job.id == job_id, records.Job.status.in_(("pending", "failed", "running")))
+            update(records.Job).where(records.Job.id == job_id, records.Job.status == "pending")
             .values(status="running", attempts=records.Job.attempts + 1, started_at=records._now(), error=None,
-                    claimed_by=f"{socket.gethostname()}/{os.getpid()}")
+                    claimed_by=me())
         )
-        return result.rowcount == 1
+        return s.scalar(select(records.Job.attempts).where(records.Job.id == job_id)) if result.rowcount == 1 else 0
 
 
 def fail(job_id: str, ctx: Context, error: Exception | str) -> None:
@@ -205,17 +217,11 @@ def is_transient(error: Exception) -> bool:
 
 def run_job(job_id: str, ctx: Context, retry: bool = False) -> str:
     """Generate, render, check and record every creative of one job, then settle its campaign.
-    Returns the job's final status. Safe to call again for the same job: a finished job is skipped,
-    and rows and keys are overwritten, never duplicated. With `retry`, a transient error (storage,
+    Returns the job's status afterwards. Safe to deliver again: a job that is not pending (running
+    elsewhere, done, failed, cancelled) is left alone. With `retry`, a transient error (storage,
     database, network) puts the job back to pending for the caller to try again; any other error, or
     any error without `retry`, fails it."""
-    if not claim(job_id, ctx):
-        with ctx.db() as s:
-            job = s.get(records.Job, job_id)
-            if job is None:
-                raise LookupError(f"no job {job_id!r}")
-            status = job.status
-    else:
+    if claim(job_id, ctx):
         try:
             make_creatives(job_id, ctx)()
         except Exception as e:
@@ -225,20 +231,88 @@ def run_job(job_id: str, ctx: Context, retry: bool = False) -> str:
                 fail(job_id, ctx, e)
                 settle_job(job_id, ctx)
             raise
-        status = "done"
+    with ctx.db() as s:
+        job = s.get(records.Job, job_id)
+        if job is None:
+            raise LookupError(f"no job {job_id!r}")
+        status = job.status
     settle_job(job_id, ctx)
     return status
 
 
 # ----- a campaign's jobs -----
 
-def run_campaign(campaign_id: str, ctx: Context, on_job: Callable[[records.Job, str], None] | None = None) -> dict:
-    """Run every unfinished job of a campaign in this process, one after another. A failing job is
-    recorded with its reason and the others still run. Returns counts by job status."""
+class RunnerBusy(RuntimeError):
+    """Another runner holds the campaign; it makes the campaign's pending jobs, new ones included."""
+
+
+def runner_lease(ctx: Context) -> timedelta:
+    """How long a runner holds a campaign without a sign of life (it renews the lease at every job)."""
+    return timedelta(seconds=ctx.settings.job_time_limit + 60)
+
+
+def take_runner(campaign_id: str, ctx: Context, runner: str) -> bool:
+    """Compare-and-set the campaign's runner lease to `runner` (taken when free, run out, or already
+    its own, which renews it); False when another runner holds it."""
+    now = records._now()
     with ctx.db.begin() as s:
+        return s.execute(
+            update(records.Campaign).where(records.Campaign.id == campaign_id, or_(
+                records.Campaign.runner_until.is_(None), records.Campaign.runner_until < now,
+                records.Campaign.runner == runner))
+            .values(runner=runner, runner_until=now + runner_lease(ctx))
+        ).rowcount == 1
+
+
+def drop_runner(campaign_id: str, ctx: Context, runner: str) -> None:
+    with ctx.db.begin() as s:
+        s.execute(update(records.Campaign).where(records.Campaign.id == campaign_id, records.Campaign.runner == runner)
+                  .values(runner=None, runner_until=None))
+
+
+def runner_of(campaign_id: str, ctx: Context) -> str | None:
+    """The runner holding the campaign now (host/pid), or None."""
+    with ctx.db() as s:
         campaign = s.get(records.Campaign, campaign_id)
-        campaign.status = "running"
-        jobs = [j.id for j in campaign.jobs if j.status != "done"]
+        return campaign.runner if campaign.runner_until and campaign.runner_until >= records._now() else None
+
+
+def _pending(campaign_id: str, ctx: Context) -> list[str]:
+    with ctx.db() as s:
+        return list(s.scalars(select(records.Job.id).where(records.Job.campaign_id == campaign_id,
+                                                           records.Job.status == "pending").order_by(records.Job.position)))
+
+
+def run_campaign(campaign_id: str, ctx: Context, on_job: Callable[[records.Job, str], None] | None = None) -> dict:
+    """Run a campaign's pending jobs in this process, one after another, holding its runner lease;
+    jobs added meanwhile (a regenerated creative) are made before the lease is let go, so whoever adds
+    a job while a runner holds the campaign needs nothing more. A failing job is recorded with its
+    reason and the others still run. Returns counts by job status; raises RunnerBusy when another
+    runner holds the campaign."""
+    runner = me()
+    if not take_runner(campaign_id, ctx, runner):
+        raise RunnerBusy(f"campaign {campaign_id}: a runner is active ({runner_of(campaign_id, ctx)}); "
+                         "it makes the pending jobs, new ones included")
+    try:
+        with ctx.db.begin() as s:
+            s.get(records.Campaign, campaign_id).status = "running"
+        done_before: list[str] = []
+        while True:
+            jobs = _pending(campaign_id, ctx)
+            if not jobs or jobs == done_before:
+                # Let go, then look once more: a job added before the lease went is seen here; one
+                # added after finds the campaign free and starts a runner of its own.
+                drop_runner(campaign_id, ctx, runner)
+                if not (jobs := _pending(campaign_id, ctx)) or jobs == done_before or not take_runner(campaign_id, ctx, runner):
+                    break
+            _run_jobs(campaign_id, jobs, ctx, on_job, runner)
+            done_before = jobs
+    finally:
+        drop_runner(campaign_id, ctx, runner)
+    return settle(campaign_id, ctx)
+
+
+def _run_jobs(campaign_id: str, jobs: list[str], ctx: Context, on_job, runner: str) -> None:
 
     def report(job_id: str, status: str) -> None:
         if on_job:
@@ -258,6 +332,7 @@ def run_campaign(campaign_id: str, ctx: Context, on_job: Callable[[records.Job, 
         in_flight: tuple[str, Future] | None = None
         for job_id in jobs:
             store = None
+            take_runner(campaign_id, ctx, runner)  # renewed at every job: a sign of life
             if claim(job_id, ctx):
                 try:
                     store = make_creatives(job_id, ctx)
@@ -272,7 +347,6 @@ def run_campaign(campaign_id: str, ctx: Context, on_job: Callable[[records.Job, 
             in_flight = (job_id, storer.submit(store)) if store else None
         if in_flight:
             finish(*in_flight)
-    return settle(campaign_id, ctx)
 
 
 def job_counts(campaign_id: str, ctx: Context) -> dict[str, int]:
@@ -329,18 +403,25 @@ def reset_failed(campaign_id: str, ctx: Context) -> list[str]:
         return ids
 
 
-def regenerate(ctx: Context, creative_id: str, seed: int, reviewer: str) -> str:
+def regenerate(ctx: Context, creative_id: str, seed: int, reviewer: str, seen: int | None = None) -> str:
     """Ask for one creative again with a new seed: records a one-variant job for the same product,
     audience and placement, and rejects the old creative with a reason that names its replacement
-    (the new creative's lineage names the old one). Returns the job id; a runner makes it."""
+    (the new creative's lineage names the old one). Returns the job id; a runner makes it. Refused
+    when the creative changed since version `seen`."""
     if not 0 <= seed < 2**31:
         raise SpecError(f"seed: {seed} is out of range; use 0 to {2**31 - 1}")
-    with ctx.db.begin() as s:
-        old = s.get(records.Creative, creative_id)
-        if old is None:
+    with one_winner(creative_id), ctx.db.begin() as s:
+        campaign_id = s.scalar(select(records.Creative.campaign_id).where(records.Creative.id == creative_id))
+        if campaign_id is None:
             raise LookupError(f"no creative {creative_id!r}")
-        campaign = s.get(records.Campaign, old.campaign_id)
-        position = max(j.position for j in campaign.jobs) + 1
+        # The campaign row is written first, so regenerates in one campaign take their positions one
+        # after another (a row lock on PostgreSQL, the write lock on SQLite) instead of the same one.
+        s.execute(update(records.Campaign).where(records.Campaign.id == campaign_id).values(status="pending"))
+        old = s.get(records.Creative, creative_id)
+        check_seen(old, seen)
+        hold(s, old)
+        campaign = s.get(records.Campaign, campaign_id)
+        position = s.scalar(select(func.max(records.Job.position)).where(records.Job.campaign_id == campaign_id)) + 1
         job = records.Job(
             id=f"{campaign.id}-{position:03d}", campaign_id=campaign.id, position=position, product=old.product,
             audience=old.audience, placement=old.placement, variants=1, seed=seed, replaces=old.id,
@@ -350,7 +431,6 @@ def regenerate(ctx: Context, creative_id: str, seed: int, reviewer: str) -> str:
             old.status = "rejected"
             s.add(records.Review(creative_id=old.id, action="reject", reviewer=reviewer,
                                  reason=f"regenerated with seed {seed} as {job.id}-0"))
-        campaign.status = "pending"
         return job.id
 
 
@@ -362,7 +442,7 @@ def queue_for(placement_name: str) -> str:
 
 def dispatch(campaign_id: str, ctx: Context, job_ids: list[str] | None = None) -> bool:
     """Where a campaign's jobs run, decided here and nowhere else. With ADGEN_BROKER_URL set, the
-    campaign is marked running and its jobs (`job_ids`, default every pending or failed one) are sent
+    campaign is marked running and its jobs (`job_ids`, default every pending one) are sent
     to the workers: returns True, and the caller follows progress in the records. Without a broker,
     sends nothing and returns False: the caller runs them in this process (`run_campaign`)."""
     if not ctx.settings.broker_url:
@@ -371,7 +451,7 @@ def dispatch(campaign_id: str, ctx: Context, job_ids: list[str] | None = None) -
         campaign = s.get(records.Campaign, campaign_id)
         campaign.status = "running"
         if job_ids is None:
-            job_ids = [j.id for j in campaign.jobs if j.status in ("pending", "failed")]
+            job_ids = [j.id for j in campaign.jobs if j.status == "pending"]
     send(job_ids, ctx)
     return True
 
@@ -382,15 +462,21 @@ def send(job_ids: list[str], ctx: Context) -> None:
     worker keeps the same adapter active across them."""
     if not job_ids:
         return
-    from celery import Celery
-    from kombu import Exchange, Queue
-
     with ctx.db.begin() as s:
         s.execute(update(records.Job).where(records.Job.id.in_(job_ids)).values(queued_at=records._now()))
         jobs = s.execute(select(records.Job.id, records.Job.placement)
                          .where(records.Job.id.in_(job_ids)).order_by(records.Job.position)).all()
-    app = Celery("adgen", broker=ctx.settings.broker_url, set_as_current=False)
-    app.conf.task_queues = [Queue(q, Exchange(q), routing_key=q) for q in QUEUES]
+    app = broker(ctx)
     with app.producer_or_acquire() as producer:
         for job_id, name in jobs:
             app.send_task(TASK, args=[job_id], queue=queue_for(name), producer=producer)
+
+
+def broker(ctx: Context):
+    """A Celery client of the configured broker that knows the adgen queues (sending only)."""
+    from celery import Celery
+    from kombu import Exchange, Queue
+
+    app = Celery("adgen", broker=ctx.settings.broker_url, set_as_current=False)
+    app.conf.task_queues = [Queue(q, Exchange(q), routing_key=q) for q in QUEUES]
+    return app

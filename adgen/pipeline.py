@@ -4,7 +4,9 @@
 of the spec's `candidates` as the judge scores it, adgen.score; the image model makes one background
 per variant in one batched call) and returns the rest of the job as a function: lay out each creative
 (`layout`), store it, check its copy and record it with its scores and lineage, keep the candidates
-not chosen on the job, and mark the job done in the same transaction. `adgen.jobs` calls it for
+not chosen on the job, and mark the job done in the same transaction. A run that no longer holds
+its job (the reconciler gave it to another run) stores nothing, and no run ever overwrites a creative
+a reviewer has touched (approved, rejected, edited, swapped). `adgen.jobs` calls it for
 every job, in process or on a worker; `rerender` and review edits (`adgen.review`) lay out through
 the same `layout`, so a creative made again from its lineage is the same bytes.
 """
@@ -13,6 +15,7 @@ import io
 from collections.abc import Callable
 
 from PIL import Image
+from sqlalchemy import select
 
 from adgen import __version__, records
 from adgen.compliance import check_copy
@@ -104,6 +107,7 @@ def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
 
     with ctx.db() as s:
         job = s.get(records.Job, job_id)
+        attempt = job.attempts  # read just after this run claimed the job: its own attempt
         campaign = s.get(records.Campaign, job.campaign_id)
         spec = campaign_spec(campaign)
         logo_key, logo = campaign_logo(campaign, ctx)
@@ -163,10 +167,25 @@ def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
         product_photo=shots[v].lineage if shots[v] else None,
     ) for v, copy in enumerate(copies)]
 
+    def untouchable(s) -> set[int] | None:
+        """None when this run no longer holds the job; else the variants a reviewer has touched."""
+        held = s.get(records.Job, job_id, populate_existing=True)
+        if held.status != "running" or held.attempts != attempt:
+            return None
+        made = {c.id: c for c in s.scalars(select(records.Creative).where(records.Creative.job_id == job_id))}
+        reviewed = set(s.scalars(select(records.Review.creative_id).where(records.Review.creative_id.in_(made))))
+        return {c.variant for c in made.values() if c.status != "pending" or c.id in reviewed}
+
     def store() -> None:
         """Lay out, store, check and record every creative of the job, then mark it done."""
+        with ctx.db() as s:
+            keep = untouchable(s)
+        if keep is None:
+            return
         rows = []
         for v, (copy, background) in enumerate(zip(copies, backgrounds, strict=True)):
+            if v in keep:
+                continue
             base = f"campaigns/{job.campaign_id}/{job.id}/{v}"
             image_key = background_key = other_sizes = None
             if background is not None:
@@ -193,8 +212,12 @@ def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
         # The job's creatives and its "done" commit together: a crash before this line leaves the job
         # to run again, never half recorded; merge() makes a second run overwrite, not duplicate.
         with ctx.db.begin() as s:
+            keep = untouchable(s)
+            if keep is None:
+                return
             for row in rows:
-                s.merge(row)
+                if row.variant not in keep:
+                    s.merge(row)
             done = s.get(records.Job, job_id)
             done.status, done.finished_at, done.alternatives = "done", records._now(), alternatives
 

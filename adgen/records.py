@@ -31,7 +31,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 from adgen.settings import Settings
 
-SCHEMA_REVISION = "0006"  # the head of adgen/migrations/versions (0004 chains after 0005, 0006 after 0004); a test keeps them in step
+SCHEMA_REVISION = "0007"  # the head of adgen/migrations/versions (0004 chains after 0005, 0006 after 0004, 0007 after 0006); a test keeps them in step
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -74,6 +74,10 @@ class Campaign(Base):
     text_model: Mapped[dict]  # {"ref", "path", "hash"}
     image_model: Mapped[dict]
     created_at: Mapped[datetime] = mapped_column(default=_now)
+    # The in-process runner making this campaign's jobs (host/pid) and until when its lease holds: at
+    # most one runner per campaign, whichever process or machine starts it (adgen.recovery).
+    runner: Mapped[str | None] = mapped_column(String(200))
+    runner_until: Mapped[datetime | None]
 
     brand: Mapped[Brand] = relationship()
     jobs: Mapped[list["Job"]] = relationship(back_populates="campaign", order_by="Job.position")
@@ -95,6 +99,7 @@ class Job(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, running, done, failed, cancelled
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lost: Mapped[int] = mapped_column(Integer, default=0)  # runs lost with their worker (a child that died, a dead machine)
     queued_at: Mapped[datetime | None]  # when last sent to the workers; the reconciler's clock for lost messages
     claimed_by: Mapped[str | None] = mapped_column(String(200))  # host/pid of the process that ran it last
     started_at: Mapped[datetime | None]
@@ -129,6 +134,11 @@ class Creative(Base):
     lineage: Mapped[dict]
     created_at: Mapped[datetime] = mapped_column(default=_now)
     updated_at: Mapped[datetime] = mapped_column(default=_now, onupdate=_now)
+    # Raised by every change: an update made from an older version fails (StaleDataError), so of two
+    # reviewers acting on what they saw, one wins and the other is told it changed.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class Review(Base):

@@ -4,12 +4,20 @@ A creative can be approved only while its copy passes its placement's checks, so
 breaks a platform rule reaches an export. An edit re-renders the creative from its stored
 background and re-checks it; the review row keeps the copy before and after. A swap does the same
 with one of the candidate copies best-of-N did not choose (its job's `alternatives`).
+
+Every action checks what it acts on. A creative's `version` rises with each change, and an update
+made from an older version fails, so of an edit and an approval racing on one creative exactly one
+wins and the other is told the creative changed since it was opened; a caller that showed the
+creative to a person passes the version it showed (`seen`), and an action on a newer one is refused.
 """
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from PIL import Image
 from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
 
 from adgen import records
 from adgen.compliance import check_copy, invisible_chars
@@ -22,6 +30,33 @@ from adgen.product_shot import shot_of
 
 class ReviewError(ValueError):
     """A review action that cannot be done; the message names the creative."""
+
+
+def changed(creative: str) -> str:
+    return f"creative {creative} changed since you opened it (another review, or its job, came first); reload it and try again"
+
+
+@contextmanager
+def one_winner(creative: str) -> Iterator[None]:
+    """Turn a lost race on a creative's version into the reviewer's message."""
+    try:
+        yield
+    except StaleDataError:
+        raise ReviewError(changed(creative)) from None
+
+
+def check_seen(row: records.Creative, seen: int | None) -> None:
+    """Refuse to act on a creative that changed since the caller showed it (version `seen`)."""
+    if seen is not None and row.version != seen:
+        raise ReviewError(changed(row.id))
+
+
+def hold(s, row: records.Creative) -> None:
+    """Raise the creative's version now, in this transaction: whoever changes it meanwhile waits for
+    this transaction and then finds a newer version (used before the slow part of an edit, so a
+    racing approval can never approve copy whose image is being replaced)."""
+    row.updated_at = records._now()
+    s.flush()
 
 
 def _creatives(s, campaign_id: str, creative_ids: list[str] | None) -> list[records.Creative]:
@@ -37,14 +72,19 @@ def _creatives(s, campaign_id: str, creative_ids: list[str] | None) -> list[reco
     return [by_id[c] for c in creative_ids]
 
 
-def approve(ctx: Context, campaign_id: str, creative_ids: list[str] | None, reviewer: str) -> int:
-    """Approve the named creatives (None: every pending one). All or nothing: if any fails its
-    checks, nothing is approved and the error names it."""
-    with ctx.db.begin() as s:
+def approve(ctx: Context, campaign_id: str, creative_ids: list[str] | None, reviewer: str,
+            seen: dict[str, int] | None = None) -> int:
+    """Approve the named creatives (None: every pending one). All or nothing: if any is no longer
+    pending (rejected, regenerated, approved already), changed since the version in `seen`, or fails
+    its checks, nothing is approved and the error names it."""
+    with one_winner(creative_ids[0] if creative_ids and len(creative_ids) == 1 else "of these"), ctx.db.begin() as s:
         rows = _creatives(s, campaign_id, creative_ids)
         if creative_ids is None:
             rows = [r for r in rows if r.status == "pending"]
         for row in rows:
+            check_seen(row, (seen or {}).get(row.id))
+            if row.status != "pending":
+                raise ReviewError(f"creative {row.id} is {row.status}, no longer pending; only a pending creative can be approved")
             if not row.compliance["ok"]:
                 raise ReviewError(f"creative {row.id} fails its checks ({row.compliance['issues'][0]}); edit or reject it")
         for row in rows:
@@ -53,14 +93,18 @@ def approve(ctx: Context, campaign_id: str, creative_ids: list[str] | None, revi
         return len(rows)
 
 
-def reject(ctx: Context, campaign_id: str, creative_ids: list[str] | None, reviewer: str, reason: str) -> int:
+def reject(ctx: Context, campaign_id: str, creative_ids: list[str] | None, reviewer: str, reason: str,
+           seen: dict[str, int] | None = None) -> int:
+    """Reject the named creatives (None: every pending one) with a reason; refused for one that
+    changed since the version in `seen`."""
     if not reason.strip():
         raise ReviewError("a rejection needs a reason")
-    with ctx.db.begin() as s:
+    with one_winner(creative_ids[0] if creative_ids and len(creative_ids) == 1 else "of these"), ctx.db.begin() as s:
         rows = _creatives(s, campaign_id, creative_ids)
         if creative_ids is None:
             rows = [r for r in rows if r.status == "pending"]
         for row in rows:
+            check_seen(row, (seen or {}).get(row.id))
             row.status = "rejected"
             s.add(records.Review(creative_id=row.id, action="reject", reviewer=reviewer, reason=reason))
         return len(rows)
@@ -77,13 +121,16 @@ def _check_edit(text: str, field) -> None:
                           f"(twice the field's limit of {field.max or 500})")
 
 
-def edit(ctx: Context, creative_id: str, field: str, index: int, text: str, reviewer: str) -> dict:
+def edit(ctx: Context, creative_id: str, field: str, index: int, text: str, reviewer: str,
+         seen: int | None = None) -> dict:
     """Replace one text of a creative, re-render it and re-check it; returns the new compliance.
-    The creative goes back to pending: an edit needs a fresh approval."""
-    with ctx.db.begin() as s:
+    The creative goes back to pending: an edit needs a fresh approval. Refused when the creative
+    changed since version `seen`, or when another change wins the race."""
+    with one_winner(creative_id), ctx.db.begin() as s:
         row = s.get(records.Creative, creative_id)
         if row is None:
             raise ReviewError(f"no creative {creative_id!r}")
+        check_seen(row, seen)
         place = placement(row.placement)
         if field not in place.fields:
             raise ReviewError(f"{field!r} is not a field of {row.placement}; fields: {', '.join(place.fields)}")
@@ -97,6 +144,7 @@ def edit(ctx: Context, creative_id: str, field: str, index: int, text: str, revi
             values.append(text.strip())
         else:
             values[index] = text.strip()
+        hold(s, row)
         compliance = _rerender(ctx, s, row, texts)
         s.add(records.Review(creative_id=row.id, action="edit", reviewer=reviewer, before=before, after=texts))
         return compliance
@@ -112,21 +160,23 @@ def alternatives(ctx: Context, creative_id: str) -> list[dict]:
         return list(s.get(records.Job, row.job_id).alternatives or [])
 
 
-def swap(ctx: Context, creative_id: str, alternative: int, reviewer: str) -> dict:
+def swap(ctx: Context, creative_id: str, alternative: int, reviewer: str, seen: int | None = None) -> dict:
     """Put the job's unchosen candidate number `alternative` in place of the creative's copy: the
     creative is re-rendered, re-checked and back to pending (it needs a new approval), takes the
     candidate's scores, and its old copy with its scores becomes that alternative, so nothing is
     lost and a second swap undoes the first. Returns the new compliance."""
-    with ctx.db.begin() as s:
+    with one_winner(creative_id), ctx.db.begin() as s:
         row = s.get(records.Creative, creative_id)
         if row is None:
             raise ReviewError(f"no creative {creative_id!r}")
+        check_seen(row, seen)
         job = s.get(records.Job, row.job_id)
         pool = [dict(a) for a in job.alternatives or []]
         if not 0 <= alternative < len(pool):
             raise ReviewError(f"creative {creative_id} has {len(pool)} alternatives; alternative must be 0..{len(pool) - 1}"
                               if pool else f"creative {creative_id} has no alternatives (its campaign wrote one candidate)")
         chosen, before = pool[alternative], {k: list(v) for k, v in row.copy.items()}
+        hold(s, row)
         pool[alternative] = {"copy": before, "scores": row.scores, "fixes": []}
         compliance = _rerender(ctx, s, row, {k: list(v) for k, v in chosen["copy"].items()})
         row.scores, job.alternatives = chosen["scores"], pool

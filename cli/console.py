@@ -28,6 +28,7 @@ def user_errors(fn):
     def wrapper(*args, **kwargs):
         from adgen.adapters import AdapterError
         from adgen.export import ExportError
+        from adgen.jobs import RunnerBusy
         from adgen.models import ModelError
         from adgen.records import SchemaError
         from adgen.results import ResultsError
@@ -37,7 +38,7 @@ def user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except (SpecError, ModelError, ReviewError, ExportError, AdapterError, LookupError, SchemaError,
-                ResultsError) as e:
+                ResultsError, RunnerBusy) as e:
             console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 

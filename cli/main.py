@@ -121,12 +121,27 @@ def campaign_run(spec_file: Path = typer.Argument(..., help="Campaign spec (YAML
 @campaign_app.command("resume")
 @user_errors
 def campaign_resume(campaign_id: str):
-    """Run the unfinished jobs of a recorded campaign (pending, failed or interrupted) in this process."""
+    """Run the unfinished jobs of a recorded campaign: pending ones, failed ones again, and ones whose
+    run was lost (still running past the job time limit). With ADGEN_BROKER_URL set they are sent to
+    the workers and followed; otherwise they run in this process, unless another runner holds the
+    campaign (then it makes them)."""
+    from adgen.jobs import dispatch, reset_failed
+    from adgen.recovery import recover
+
     ctx = context()
-    jobs = _summary(ctx, campaign_id)["jobs"]  # an unknown id fails here, before any model loads
-    quiet_model_loading()
+    _summary(ctx, campaign_id)  # an unknown id fails here, before any model loads
+    reset_failed(campaign_id, ctx)
+    recover(campaign_id, ctx)
+    jobs = _summary(ctx, campaign_id)["jobs"]
+    left = sum(n for s, n in jobs.items() if s != "done")
     with progress() as bar:
-        counts = _run_here(campaign_id, ctx, bar, f"campaign {campaign_id}", sum(n for s, n in jobs.items() if s != "done"))
+        if dispatch(campaign_id, ctx):
+            from workers.cli import follow_on_workers
+
+            counts = follow_on_workers(campaign_id, ctx, bar, sum(jobs.values()))
+        else:
+            quiet_model_loading()
+            counts = _run_here(campaign_id, ctx, bar, f"campaign {campaign_id}", left)
     _print_counts(counts)
 
 
@@ -408,6 +423,12 @@ from cli.finetune import adapters_app, finetune_app  # noqa: E402
 
 app.add_typer(finetune_app, name="finetune")
 app.add_typer(adapters_app, name="adapters")
+
+
+# The brand kit, changed only here and in the web app's editor.
+from cli.brand import brand_app  # noqa: E402
+
+app.add_typer(brand_app, name="brand")
 
 
 # Results from the ad platforms and what they say won.

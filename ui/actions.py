@@ -3,7 +3,9 @@
 Every function takes the signed-in user's name first and looks up what it is asked to touch
 through `adgen.accounts`, so an id of another advertiser fails exactly like an id that does not
 exist, whichever button or endpoint sent it. Input is validated before anything is written; a
-problem raises `InputError` with a message that names the field.
+problem raises `InputError` with a message that names the field. Review actions take the version of
+the creative the page showed (`seen`): one that changed since is refused, never silently undone.
+Creating a campaign reads the brand kit and never writes it; only `save_brand_kit` does.
 """
 
 import hashlib
@@ -338,6 +340,7 @@ def creative_detail(ctx: Context, user: str, creative_id: str, folder: Path) -> 
         return {"id": c.id, "campaign_id": c.campaign_id, "status": c.status, "product": c.product,
                 "audience": c.audience, "placement": c.placement, "copy": c.copy, "compliance": c.compliance,
                 "scores": c.scores, "lineage": c.lineage, "reviews": history, "image": _picture(ctx, c, folder),
+                "version": c.version,
                 "fields": [n for n, f in placement(c.placement).fields.items() if f.written]}
 
 
@@ -348,47 +351,55 @@ def creative_alternatives(ctx: Context, user: str, creative_id: str) -> list[dic
     return alternatives(ctx, creative_id)
 
 
-def swap_in(ctx: Context, user: str, creative_id: str, alternative: int | None) -> dict:
+def swap_in(ctx: Context, user: str, creative_id: str, alternative: int | None, seen: int | None = None) -> dict:
     """Swap an unchosen candidate in; the creative is re-rendered, re-checked and back to pending."""
     with ctx.db() as s:
         creative_of(s, user, creative_id)
     if alternative is None or alternative == "":
         raise InputError("Alternative: choose one of the creative's alternatives")
-    return swap(ctx, creative_id, int(alternative), user)
+    return swap(ctx, creative_id, int(alternative), user, seen)
+
+
+def version_of(ctx: Context, user: str, creative_id: str) -> int:
+    """The creative's version now: what the page has seen after its own action."""
+    with ctx.db() as s:
+        return creative_of(s, user, creative_id).version
 
 
 # ----- review and export -----
 
-def approve_one(ctx: Context, user: str, creative_id: str) -> None:
+def approve_one(ctx: Context, user: str, creative_id: str, seen: int | None = None) -> None:
     with ctx.db() as s:
         campaign_id = creative_of(s, user, creative_id).campaign_id
-    approve(ctx, campaign_id, [creative_id], user)
+    approve(ctx, campaign_id, [creative_id], user, None if seen is None else {creative_id: seen})
 
 
-def reject_one(ctx: Context, user: str, creative_id: str, reason: str) -> None:
+def reject_one(ctx: Context, user: str, creative_id: str, reason: str, seen: int | None = None) -> None:
     with ctx.db() as s:
         campaign_id = creative_of(s, user, creative_id).campaign_id
     if not (reason or "").strip():
         raise InputError("Reason: say why the creative is rejected")
-    reject(ctx, campaign_id, [creative_id], user, reason)
+    reject(ctx, campaign_id, [creative_id], user, reason, None if seen is None else {creative_id: seen})
 
 
-def edit_copy(ctx: Context, user: str, creative_id: str, field: str, index: int, text: str) -> dict:
+def edit_copy(ctx: Context, user: str, creative_id: str, field: str, index: int, text: str,
+              seen: int | None = None) -> dict:
     """Replace one text; the creative is re-rendered and re-checked (see adgen.review.edit)."""
     with ctx.db() as s:
         creative_of(s, user, creative_id)
     if not (text or "").strip():
         raise InputError("New text: write the replacement text")
-    return edit(ctx, creative_id, field, int(index or 0), text, user)
+    return edit(ctx, creative_id, field, int(index or 0), text, user, seen)
 
 
-def regenerate_one(ctx: Context, user: str, creative_id: str, seed: int | None) -> str:
-    """Make the creative again with a new seed (random when none is given) in the background."""
+def regenerate_one(ctx: Context, user: str, creative_id: str, seed: int | None, seen: int | None = None) -> str:
+    """Make the creative again with a new seed (random when none is given) in the background; only
+    the new job is sent."""
     with ctx.db() as s:
         campaign_id = creative_of(s, user, creative_id).campaign_id
     seed = secrets.randbelow(2**31) if seed in (None, "") else int(seed)
-    job_id = regenerate(ctx, creative_id, seed, user)
-    start_campaign(campaign_id, ctx)
+    job_id = regenerate(ctx, creative_id, seed, user, seen)
+    start_campaign(campaign_id, ctx, [job_id])
     return job_id
 
 

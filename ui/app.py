@@ -29,6 +29,7 @@ from adgen.settings import Settings  # noqa: E402
 from adgen.spec import MAX_VARIANTS, SpecError  # noqa: E402
 from ui import actions  # noqa: E402
 from ui.guard import Guard, SignIn  # noqa: E402
+from ui.jobs import look_after  # noqa: E402
 
 POLL_SECONDS = 2.0
 # Uploads larger than this never reach a handler; logos have their own, smaller limit
@@ -158,6 +159,8 @@ def build_app(settings: Settings) -> gr.Blocks:
         state = actions.campaign_state(ctx, user, campaign_id)
         views = actions.gallery(ctx, state, audience, placement_name, status, picture_folder, sort, min_score)
         running = any(j["status"] in ("pending", "running") for j in state["jobs"])
+        if running:
+            look_after(campaign_id, ctx)
         audiences = ["all"] + sorted({j["audience"] for j in state["jobs"]})
         names = ["all"] + sorted({j["placement"] for j in state["jobs"]})
         return (_progress_html(state), [(v.image, v.caption) for v in views], [v.id for v in views],
@@ -165,13 +168,21 @@ def build_app(settings: Settings) -> gr.Blocks:
 
     def detail(user, creative_id):
         if not creative_id:
-            return [], "", "", "", [], gr.Dropdown(choices=[]), ""
+            return [], "", "", "", [], gr.Dropdown(choices=[]), "", None
         d = actions.creative_detail(ctx, user, creative_id, picture_folder)
         copy_md = "\n".join(f"- **{k}**: " + " · ".join(html.escape(t) for t in v) for k, v in d["copy"].items())
         head = (f"**{d['id']}**: {d['product']} · {d['audience']} · {d['placement']} · "
                 f"status **{d['status']}**") + _score_line(d["scores"])
         return ([(d["image"], d["id"])], head, copy_md, json.dumps(d["lineage"], indent=2, ensure_ascii=False), d["reviews"],
-                gr.Dropdown(choices=d["fields"], value=d["fields"][0] if d["fields"] else None), _badges(d["compliance"]))
+                gr.Dropdown(choices=d["fields"], value=d["fields"][0] if d["fields"] else None), _badges(d["compliance"]),
+                {"id": d["id"], "version": d["version"]})
+
+    def shown(seen, creative_id):
+        """The version of the creative the page showed, when it is the one acted on."""
+        return seen["version"] if seen and seen.get("id") == creative_id else None
+
+    def after(user, creative_id):
+        return creative_id, {"id": creative_id, "version": actions.version_of(ctx, user, creative_id)}
 
     def show_alternatives(user, creative_id):
         alts = actions.creative_alternatives(ctx, user, creative_id) if creative_id else []
@@ -180,39 +191,39 @@ def build_app(settings: Settings) -> gr.Blocks:
                  for i, a in enumerate(alts)]
         return gr.Dropdown(choices=choices, value=None), "\n".join(lines) or "No alternatives (one candidate was written)."
 
-    def do_swap(user, creative_id, alternative):
-        result = actions.swap_in(ctx, user, creative_id, alternative)
+    def do_swap(user, creative_id, alternative, seen):
+        result = actions.swap_in(ctx, user, creative_id, alternative, shown(seen, creative_id))
         if result["ok"]:
             gr.Info("Swapped in, re-rendered and re-checked: passes its checks. Approve it again to export it.")
         else:
             gr.Warning("Swapped in and re-rendered, but it fails its checks: " + "; ".join(result["issues"]))
-        return creative_id
+        return after(user, creative_id)
 
     def select(ids, evt: gr.SelectData):
         if evt.index is None or evt.index >= len(ids):
             return ""
         return ids[evt.index]
 
-    def do_approve(user, creative_id):
-        actions.approve_one(ctx, user, creative_id)
+    def do_approve(user, creative_id, seen):
+        actions.approve_one(ctx, user, creative_id, shown(seen, creative_id))
         gr.Info(f"Approved {creative_id}.")
-        return creative_id
+        return after(user, creative_id)
 
-    def do_reject(user, creative_id, reason):
-        actions.reject_one(ctx, user, creative_id, reason)
+    def do_reject(user, creative_id, reason, seen):
+        actions.reject_one(ctx, user, creative_id, reason, shown(seen, creative_id))
         gr.Info(f"Rejected {creative_id}.")
-        return creative_id
+        return after(user, creative_id)
 
-    def do_edit(user, creative_id, field, index, text):
-        result = actions.edit_copy(ctx, user, creative_id, field, index, text)
+    def do_edit(user, creative_id, field, index, text, seen):
+        result = actions.edit_copy(ctx, user, creative_id, field, index, text, shown(seen, creative_id))
         if result["ok"]:
             gr.Info("Edited, re-rendered and re-checked: passes its checks. Approve it again to export it.")
         else:
             gr.Warning("Edited and re-rendered, but it fails its checks: " + "; ".join(result["issues"]))
-        return creative_id
+        return after(user, creative_id)
 
-    def do_regenerate(user, creative_id, seed):
-        job_id = actions.regenerate_one(ctx, user, creative_id, seed)
+    def do_regenerate(user, creative_id, seed, seen):
+        job_id = actions.regenerate_one(ctx, user, creative_id, seed, shown(seen, creative_id))
         gr.Info(f"Regenerating as {job_id}-0; the old creative is rejected and named in the new one's lineage.")
         return gr.Timer(active=True)
 
@@ -320,12 +331,13 @@ def build_app(settings: Settings) -> gr.Blocks:
                             lineage = gr.Code(label="Lineage", language="json", interactive=False)
                             history = gr.JSON(label="Decisions")
         ids = gr.State([])
+        seen = gr.State(None)  # the creative shown and its version: what review actions say they act on
         timer = gr.Timer(POLL_SECONDS, active=False)
 
         # ----- events: every endpoint that takes an id is named, so it can be tested -----
         filters = [campaign, audience, placement_f, status, sort, min_score]
         gallery_out = [progress, pictures, ids, audience, placement_f, timer]
-        detail_out = [picture, head, copy_view, lineage, history, field, badges]
+        detail_out = [picture, head, copy_view, lineage, history, field, badges, seen]
 
         app.load(handler(load), None, [who, brand, campaign], api_name="whoami")
         brand.change(handler(show_brand), brand, [voice, banned, colors, swatches, logo_now], api_name="brand_kit")
@@ -346,12 +358,13 @@ def build_app(settings: Settings) -> gr.Blocks:
             return event.then(handler(refresh), filters, gallery_out, api_name=False, show_progress="hidden").then(
                 handler(detail), creative, detail_out, api_name=False, show_progress="hidden")
 
-        then_refresh(approve_btn.click(handler(do_approve), creative, creative, api_name="approve"))
-        then_refresh(reject_btn.click(handler(do_reject), [creative, reason], creative, api_name="reject"))
-        then_refresh(edit_btn.click(handler(do_edit), [creative, field, index, new_text], creative, api_name="edit"))
-        swap_event = then_refresh(swap_btn.click(handler(do_swap), [creative, alt_choice], creative, api_name="swap"))
+        acted = [creative, seen]
+        then_refresh(approve_btn.click(handler(do_approve), [creative, seen], acted, api_name="approve"))
+        then_refresh(reject_btn.click(handler(do_reject), [creative, reason, seen], acted, api_name="reject"))
+        then_refresh(edit_btn.click(handler(do_edit), [creative, field, index, new_text, seen], acted, api_name="edit"))
+        swap_event = then_refresh(swap_btn.click(handler(do_swap), [creative, alt_choice, seen], acted, api_name="swap"))
         swap_event.then(handler(show_alternatives), creative, [alt_choice, alt_view], api_name=False, show_progress="hidden")
-        then_refresh(regen_btn.click(handler(do_regenerate), [creative, new_seed], timer, api_name="regenerate"))
+        then_refresh(regen_btn.click(handler(do_regenerate), [creative, new_seed, seen], timer, api_name="regenerate"))
         then_refresh(approve_all.click(handler(do_approve_all), campaign, campaign, api_name="approve_all"))
         export_btn.click(handler(do_export), campaign, bundle, api_name="export")
     return app

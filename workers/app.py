@@ -7,30 +7,38 @@ settles the campaign. Jobs are sent by `adgen.jobs.dispatch` as bare ids in mess
 `adgen.jobs.TASK`; nothing else goes through the broker, and no task waits on another.
 
 Delivery is at least once (late acks, redelivery when a worker dies); effects are exactly once
-because a job is claimed by compare-and-set and every row and object has a deterministic id.
+because only a pending job is claimed, by compare-and-set, and every row and object has a
+deterministic id. When a child dies in the middle of a job, its worker (the parent process, which
+sees the death) counts the lost run in the records before the message goes back to the queue
+(`JobRequest`): the job runs again, or fails after three lost runs with the reason.
 Progress and completion are read from the records, never from task results or chords.
+
+The reconciler (`adgen.recovery`) is the task `RECONCILE_TASK`, on the beat schedule that
+`adgen worker --beat` runs (one such worker per deployment), every RECONCILE_EVERY seconds.
 """
 
 import json
 import os
+import re
+import socket
 import time
-from datetime import timedelta
 from pathlib import Path
 
+from billiard.exceptions import WorkerLostError
 from celery import Celery
 from celery.signals import task_postrun, task_prerun, worker_process_init
 from celery.worker.control import inspect_command
+from celery.worker.request import Request
 from kombu import Exchange, Queue
-from sqlalchemy import select, update
 
 from adgen import jobs, records
 from adgen.context import Context
 from adgen.jobs import QUEUES, TASK
+from adgen.recovery import RECONCILE_EVERY, lose, reconcile_all
 from adgen.settings import Settings, get_settings
 
 MAX_RETRIES = 5  # transient errors (storage, database) per job, with exponential backoff
-MAX_ATTEMPTS = 3  # runs of a job lost with its worker before it is failed
-LOST_AFTER = 120  # seconds a pending job may sit unclaimed with empty queues before it is sent again
+RECONCILE_TASK = "adgen.reconcile"
 
 
 def make_app(settings: Settings) -> Celery:
@@ -59,6 +67,9 @@ def make_app(settings: Settings) -> Celery:
         worker_max_tasks_per_child=1000,
         worker_max_memory_per_child=16 * 1024 * 1024,  # KiB: a child over 16 GiB is replaced after its job
         worker_send_task_events=False,
+        # `adgen worker --beat`: one reconciler pass at a time; a pass not started in time is dropped.
+        beat_schedule={"reconcile": {"task": RECONCILE_TASK, "schedule": float(RECONCILE_EVERY),
+                                     "options": {"queue": "text", "expires": float(RECONCILE_EVERY)}}},
     )
     return app
 
@@ -77,8 +88,11 @@ def context() -> Context:
 
 @worker_process_init.connect
 def _child_started(**_):
-    """In each child, after the fork: torch threads per process (processes x threads <= cores), and
-    no loading bars in the worker's log."""
+    """In each child, after the fork: database connections of its own (the parent's, inherited when
+    it recorded a lost run, stay the parent's), torch threads per process (processes x threads <=
+    cores), and no loading bars in the worker's log."""
+    for engine in records._engines.values():
+        engine.dispose(close=False)
     import torch
     from diffusers.utils import logging as diffusers_logging
 
@@ -86,7 +100,32 @@ def _child_started(**_):
     diffusers_logging.disable_progress_bar()
 
 
-@app.task(name=TASK, bind=True, max_retries=MAX_RETRIES)
+class JobRequest(Request):
+    """A job message as the worker (the parent process) sees it. When the child running it dies, the
+    worker counts the lost run in the records before the message is redelivered, so the next
+    delivery finds the job pending (or failed, after three deaths) rather than running forever."""
+
+    def on_failure(self, exc_info, send_failed_event=True, return_ok=False):
+        exc = getattr(exc_info.exception, "exc", exc_info.exception)
+        if isinstance(exc, WorkerLostError | SystemExit | KeyboardInterrupt) and self.args and self.worker_pid:
+            found = re.search(r"signal \d+ \(\w+\)|exitcode -?\d+", str(exc))
+            lose(self.args[0], _worker_context(), found.group(0) if found else type(exc).__name__,
+                 claimed_by=f"{socket.gethostname()}/{self.worker_pid}")
+        return super().on_failure(exc_info, send_failed_event, return_ok)
+
+
+_parent_ctx: Context | None = None
+
+
+def _worker_context() -> Context:
+    """The worker's (parent process's) own context, apart from its children's."""
+    global _parent_ctx
+    if _parent_ctx is None:
+        _parent_ctx = Context(get_settings())
+    return _parent_ctx
+
+
+@app.task(name=TASK, bind=True, max_retries=MAX_RETRIES, Request=JobRequest)
 def run_job(self, job_id: str) -> str:
     """Run one job; a transient error puts it back to pending and retries later with backoff."""
     retries_left = self.request.retries < MAX_RETRIES
@@ -98,43 +137,10 @@ def run_job(self, job_id: str) -> str:
         raise
 
 
-def queued_messages() -> int:
-    """Messages waiting in the adgen queues of the broker (declaring a queue no worker declared yet)."""
-    with app.connection_for_read() as conn:
-        channel = conn.default_channel
-        return sum(channel.queue_declare(q, durable=True, auto_delete=False).message_count for q in QUEUES)
-
-
-def reconcile(campaign_id: str, ctx: Context) -> list[str]:
-    """Send again the jobs lost with a dead worker; returns their ids.
-
-    A job still `running` past the job time limit has no live worker (the pool would have killed
-    it): it goes back to pending and out again, or fails after MAX_ATTEMPTS. A job `pending` for
-    LOST_AFTER seconds while the queues are empty lost its message (a broker that lost its data).
-    Sending a job twice is harmless: the claim lets one run do the work."""
-    now = records._now()
-    dead = now - timedelta(seconds=ctx.settings.job_time_limit + 60)
-    with ctx.db() as s:
-        unfinished = s.scalars(select(records.Job).where(
-            records.Job.campaign_id == campaign_id, records.Job.status.in_(("pending", "running")))).all()
-    stuck = [j for j in unfinished if j.status == "running" and j.started_at and j.started_at < dead]
-    waiting = [j for j in unfinished if j.status == "pending" and j.queued_at and j.queued_at < now - timedelta(seconds=LOST_AFTER)]
-    if waiting and queued_messages():
-        waiting = []
-    again = [j.id for j in waiting]
-    for job in stuck:
-        reason = f"worker lost: no result {ctx.settings.job_time_limit} s after attempt {job.attempts} started"
-        if job.attempts >= MAX_ATTEMPTS:
-            jobs.fail(job.id, ctx, reason)
-            continue
-        with ctx.db.begin() as s:
-            moved = s.execute(update(records.Job).where(records.Job.id == job.id, records.Job.status == "running",
-                                                        records.Job.started_at == job.started_at)
-                              .values(status="pending", error=reason)).rowcount
-        if moved:
-            again.append(job.id)
-    jobs.send(again, ctx)
-    return again
+@app.task(name=RECONCILE_TASK)
+def reconcile_task() -> dict[str, list[str]]:
+    """One reconciler pass over every unfinished campaign (the beat schedule sends it)."""
+    return reconcile_all(context())
 
 
 # `adgen workers status` asks each worker which models its children hold. Each child writes what it

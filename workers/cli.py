@@ -17,7 +17,6 @@ out = Console()
 workers_app = typer.Typer(help="See the Celery workers that run campaign jobs.", no_args_is_help=True)
 
 FINISHED = ("done", "failed", "cancelled")
-RECONCILE_EVERY = 30.0
 
 
 def _broker_or_exit():
@@ -35,7 +34,9 @@ def worker(queues: str = typer.Option("text,image", help="Comma-separated queues
            concurrency: int = typer.Option(1, min=1, help="Child processes; one per GPU (on a CPU: processes x threads <= cores)."),
            threads: int = typer.Option(1, min=1, help="torch threads per child process."),
            name: str = typer.Option(None, help="Worker name (default: adgen-<device>-<pid>@<host>)."),
-           loglevel: str = typer.Option("INFO", help="Celery log level.")):
+           loglevel: str = typer.Option("INFO", help="Celery log level."),
+           beat: bool = typer.Option(False, "--beat", help="Also run the beat schedule: the reconciler every 30 s over "
+                                     "every unfinished campaign. Give it to exactly one worker of a deployment.")):
     """Run a worker: takes campaign jobs from the broker, loads models lazily in its child processes
     and keeps them resident. Run one per GPU, on as many machines as needed."""
     _broker_or_exit()
@@ -55,11 +56,19 @@ def worker(queues: str = typer.Option("text,image", help="Comma-separated queues
     from workers.app import app
 
     label = (device or os.environ.get("ADGEN_DEVICE") or "auto").replace(":", "")
-    app.worker_main([
-        "worker", "--pool=prefork", f"--concurrency={concurrency}", f"--queues={','.join(wanted)}",
-        f"--loglevel={loglevel}", f"--hostname={name or f'adgen-{label}-{os.getpid()}@%h'}",
-        "--without-gossip", "--without-mingle",
-    ])
+    if beat and "text" not in wanted:
+        console.print("[red]error:[/red] --beat: the reconciler's passes go to the text queue; add text to --queues")
+        raise typer.Exit(2)
+    app.worker_main(worker_argv(concurrency, wanted, loglevel, name or f"adgen-{label}-{os.getpid()}@%h", beat))
+
+
+def worker_argv(concurrency: int, queues: list[str], loglevel: str, name: str, beat: bool) -> list[str]:
+    """The Celery worker's command line; with `beat`, the beat schedule runs inside this worker."""
+    argv = ["worker", "--pool=prefork", f"--concurrency={concurrency}", f"--queues={','.join(queues)}",
+            f"--loglevel={loglevel}", f"--hostname={name}", "--without-gossip", "--without-mingle"]
+    if beat:
+        argv += ["--beat", f"--schedule={os.environ['ADGEN_WORKER_STATE']}/beat-schedule"]
+    return argv
 
 
 @workers_app.command("status")
@@ -106,8 +115,8 @@ def workers_reconcile(campaign_id: str):
     _broker_or_exit()
     from adgen.context import Context
     from adgen.jobs import settle
+    from adgen.recovery import reconcile
     from adgen.settings import get_settings
-    from workers.app import reconcile
 
     ctx = Context(get_settings())
     with ctx.db() as s:
@@ -125,7 +134,7 @@ def follow(campaign_id: str, ctx, on_progress: Callable[[dict[str, int]], None],
     """Wait until no job of the campaign is pending or running, reading progress from the records;
     every RECONCILE_EVERY seconds send again the jobs lost with a dead worker. Returns job counts."""
     from adgen.jobs import job_counts, settle
-    from workers.app import reconcile
+    from adgen.recovery import RECONCILE_EVERY, reconcile
 
     last_reconcile = time.monotonic()
     while True:
