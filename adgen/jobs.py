@@ -390,13 +390,14 @@ def cancel_campaign(campaign_id: str, ctx: Context) -> int:
 
 
 def reset_failed(campaign_id: str, ctx: Context) -> list[str]:
-    """Put a campaign's failed jobs back to pending (done and cancelled ones stay); returns their ids."""
+    """Put a campaign's failed jobs back to pending (done and cancelled ones stay), their lost runs
+    forgotten (asked for again by a person); returns their ids."""
     with ctx.db.begin() as s:
         ids = list(s.scalars(select(records.Job.id).where(
             records.Job.campaign_id == campaign_id, records.Job.status == "failed").order_by(records.Job.position)))
         s.execute(
             update(records.Job).where(records.Job.id.in_(ids), records.Job.status == "failed")
-            .values(status="pending", error=None, finished_at=None, queued_at=records._now())
+            .values(status="pending", error=None, finished_at=None, queued_at=records._now(), lost=0)
         )
         if ids:
             s.get(records.Campaign, campaign_id).status = "running"

@@ -59,13 +59,15 @@ class Pool:
         return found
 
 
-def _start_pool(env: dict[str, str], folder: Path, n: int = 2) -> Pool:
+def _start_pool(env: dict[str, str], folder: Path, n: int = 2, commands: list[list[str]] | None = None) -> Pool:
+    """`n` workers; `commands[i]`, when given, is worker i's command line up to its --name."""
     env = {k: v for k, v in {**os.environ, **WORKER_ENV, **env}.items()}
     procs, logs = [], []
     for i in range(n):
         log = folder / f"worker-{i}.log"
+        command = commands[i] if commands else [sys.executable, "-m", "adgen", "worker"]
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "adgen", "worker", "--name", f"test-{i}-{uuid.uuid4().hex[:6]}@%h"],
+            [*command, "--name", f"test-{i}-{uuid.uuid4().hex[:6]}@%h"],
             stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, cwd=REPO,
         ))
         logs.append(log)
