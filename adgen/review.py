@@ -74,19 +74,21 @@ def _creatives(s, campaign_id: str, creative_ids: list[str] | None) -> list[reco
 
 def approve(ctx: Context, campaign_id: str, creative_ids: list[str] | None, reviewer: str,
             seen: dict[str, int] | None = None) -> int:
-    """Approve the named creatives (None: every pending one). All or nothing: if any is no longer
-    pending (rejected, regenerated, approved already), changed since the version in `seen`, or fails
-    its checks, nothing is approved and the error names it."""
+    """Approve the named creatives (None: every pending one); returns how many were pending and are
+    now approved (approving an approved one changes nothing). All or nothing: if any was rejected
+    (regenerated), changed since the version in `seen`, or fails its checks, nothing is approved and
+    the error names it."""
     with one_winner(creative_ids[0] if creative_ids and len(creative_ids) == 1 else "of these"), ctx.db.begin() as s:
         rows = _creatives(s, campaign_id, creative_ids)
         if creative_ids is None:
             rows = [r for r in rows if r.status == "pending"]
         for row in rows:
             check_seen(row, (seen or {}).get(row.id))
-            if row.status != "pending":
-                raise ReviewError(f"creative {row.id} is {row.status}, no longer pending; only a pending creative can be approved")
+            if row.status == "rejected":
+                raise ReviewError(f"creative {row.id} is rejected, no longer pending; only a pending creative can be approved")
             if not row.compliance["ok"]:
                 raise ReviewError(f"creative {row.id} fails its checks ({row.compliance['issues'][0]}); edit or reject it")
+        rows = [r for r in rows if r.status == "pending"]
         for row in rows:
             row.status = "approved"
             s.add(records.Review(creative_id=row.id, action="approve", reviewer=reviewer))

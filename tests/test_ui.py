@@ -282,3 +282,20 @@ def test_bad_input_gets_a_clear_message_and_writes_nothing(bob, tmp_path):
         with pytest.raises(AppError, match=message):
             bob.predict(bid, handle_file(str(path)), api_name="/upload_spec")
         _unchanged(bob, bid, kit, campaigns)
+
+
+def test_an_action_on_a_creative_changed_since_it_was_opened_is_refused(server, alice, made):
+    """Two pages of one advertiser open the same creative; one edits it; the other's decision, made
+    on what it saw, is refused with the reason, and goes through once the page has reloaded it."""
+    feed, _ = made["ids"]
+    other = client(server, "alice")
+    alice.predict(feed, api_name="/creative")
+    other.predict(feed, api_name="/creative")
+    other.predict(feed, "headline", 0, "Cold brew, ready when you are", api_name="/edit")
+    with pytest.raises(AppError, match="changed since you opened it"):
+        alice.predict(feed, api_name="/approve")
+    with pytest.raises(AppError, match="changed since you opened it"):
+        alice.predict(feed, "off brand", api_name="/reject")
+    assert "status **pending**" in alice.predict(feed, api_name="/creative")[1]
+    alice.predict(feed, "off brand", api_name="/reject")
+    assert "status **rejected**" in alice.predict(feed, api_name="/creative")[1]
