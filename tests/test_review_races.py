@@ -6,6 +6,7 @@ is now as well)."""
 
 import threading
 import uuid
+from datetime import timedelta
 
 import pytest
 import yaml
@@ -13,7 +14,17 @@ import yaml
 from adgen import records
 from adgen.context import Context
 from adgen.export import ExportError, export_campaign
-from adgen.jobs import claim, create_campaign, regenerate, run_campaign, run_job
+from adgen.jobs import (
+    RunnerBusy,
+    claim,
+    create_campaign,
+    drop_runner,
+    regenerate,
+    run_campaign,
+    run_job,
+    runner_of,
+    take_runner,
+)
 from adgen.review import ReviewError, approve, edit, reject
 from adgen.settings import Settings
 from adgen.spec import parse_spec
@@ -133,6 +144,21 @@ def test_two_concurrent_regenerates_of_one_creative_do_not_collide(world):
     with ctx.db() as s:
         jobs = [j.id for j in s.get(records.Campaign, campaign_id).jobs if j.replaces == creative_id]
     assert sorted(jobs) == sorted([*first, *(r for r in second if isinstance(r, str))])
+
+
+def test_a_campaign_held_by_a_runner_elsewhere_is_left_to_it(world):
+    """The runner lease lives in the records: a runner of another process or machine holds the
+    campaign until it lets go or its lease runs out, and no second runner starts beside it."""
+    _, ctx, campaign_id = world
+    assert take_runner(campaign_id, ctx, "elsewhere/4242")
+    with pytest.raises(RunnerBusy, match="a runner is active \\(elsewhere/4242\\)"):
+        run_campaign(campaign_id, ctx)
+    assert runner_of(campaign_id, ctx) == "elsewhere/4242" and not take_runner(campaign_id, ctx, "here/1")
+    with ctx.db.begin() as s:  # its machine died: the lease runs out
+        s.get(records.Campaign, campaign_id).runner_until = records._now() - timedelta(seconds=1)
+    assert runner_of(campaign_id, ctx) is None and take_runner(campaign_id, ctx, "here/1")
+    drop_runner(campaign_id, ctx, "here/1")
+    assert runner_of(campaign_id, ctx) is None
 
 
 def test_a_late_run_of_a_job_never_undoes_a_review(world, tmp_path):
