@@ -1,7 +1,8 @@
 """Creatives in the audience's language: right-to-left layouts for Arabic and Hebrew (on the layout
 plan, as tests/test_render.py checks boxes), the call to action drawn in the audience's language,
 every glyph of a CJK product name drawn from a font that has it, the default model's language
-refusal, and review edits in Japanese, Arabic and Hindi through the real command line."""
+refusal, and review edits in Japanese, Arabic, Hindi and Persian (with the joiners their spelling
+needs) through the real command line."""
 
 import json
 
@@ -16,6 +17,7 @@ from adgen.fonts import charmap
 from adgen.layout import plan_layout
 from adgen.platforms import placement
 from adgen.render import render_creative
+from adgen.report import render_report
 from adgen.settings import Settings
 from adgen.typeset import Setting
 from tests.conftest import MODELS, adgen
@@ -132,12 +134,16 @@ EDITS = {
            "description": "軽くて長く走れる電動自転車"},
     "ar": {"headline": "風 Trail E-Bike لكل يوم", "primary_text": "مع 風 Trail E-Bike يصبح الطريق إلى العمل أسهل وأخف كل صباح.",
            "description": "دراجة كهربائية خفيفة"},
-    "hi": {"headline": "風 Trail E-Bike, रोज़ सफ़र", "primary_text": "風 Trail E-Bike के साथ हर सुबह दफ़्तर का सफ़र आसान और हल्का।",
+    "hi": {"headline": "सुरक्\u200dषित सफ़र, हर दिन",  # ZERO WIDTH JOINER: क्‍ in its half form
+           "primary_text": "風 Trail E-Bike के साथ हर सुबह दफ़्तर का सफ़र आसान और हल्का।",
            "description": "हल्की इलेक्ट्रिक साइकिल"},
+    "fa": {"headline": "هر روز راحت\u200cتر رکاب بزنید",  # with a ZERO WIDTH NON-JOINER: راحت‌تر
+           "primary_text": "با 風 Trail E-Bike مسیر هر صبح تا محل کار آسان\u200cتر و سبک\u200cتر می\u200cشود.",
+           "description": "دوچرخه\u200cی برقی سبک"},
 }
 
 
-def test_review_edit_in_japanese_arabic_and_hindi_renders_and_passes_checks(tmp_path):
+def test_review_edit_in_japanese_arabic_hindi_and_persian_renders_and_passes_checks(tmp_path):
     spec = {**SPEC, "copy_by": "edits",
             "audiences": [{"name": lang, "persona": "City commuters.", "language": lang} for lang in EDITS]}
     path = tmp_path / "spec.yaml"
@@ -150,7 +156,7 @@ def test_review_edit_in_japanese_arabic_and_hindi_renders_and_passes_checks(tmp_
     entries = json.loads((bundle / "creatives.json").read_text())
     for entry in entries:  # the default model's English drafts fail the language check until edited
         assert any(f"not in {name}" in issue for issue in entry["compliance"]["issues"]
-                   for name in ("Japanese", "Arabic", "Hindi")), entry["compliance"]
+                   for name in ("Japanese", "Arabic", "Hindi", "Persian")), entry["compliance"]
         for field, text in EDITS[entry["audience"]].items():
             result = adgen("review", "edit", entry["id"], "--field", field, "--text", text, env=env)
         assert "fails checks" not in result.stdout, result.stdout  # once every written field is in the language
@@ -169,6 +175,10 @@ def test_review_edit_in_japanese_arabic_and_hindi_renders_and_passes_checks(tmp_
     approved = tmp_path / "approved"  # the export checks the approved copy again, in its language
     adgen("campaign", "export", campaign, "--out", str(approved), env=env)
     assert len(json.loads((approved / "creatives.json").read_text())) == len(EDITS)
+    report = render_report(Context(Settings(home=home)), campaign)  # each audience's language, each text's direction
+    for label in ("Japanese (ja)", "Arabic (ar)", "Hindi (hi)", "Persian (fa)"):
+        assert label in report
+    assert f"<span lang='fa' dir='auto'>{EDITS['fa']['headline']}</span>" in report
 
 
 def test_brand_fonts_are_checked_on_load_and_drawn_first(tmp_path):
