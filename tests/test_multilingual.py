@@ -19,8 +19,9 @@ from adgen.platforms import placement
 from adgen.render import render_creative
 from adgen.report import render_report
 from adgen.settings import Settings
+from adgen.spec import load_spec
 from adgen.typeset import Setting
-from tests.conftest import MODELS, adgen
+from tests.conftest import MODELS, REPO, adgen
 
 COLORS = ["#3B2A20", "#F2E8DC", "#C8553D"]
 ARABIC = "دراجة 風 Trail الكهربائية لكل يوم"
@@ -201,3 +202,47 @@ def test_brand_fonts_are_checked_on_load_and_drawn_first(tmp_path):
         (tmp_path / "spec.yaml").write_text("not a font")
         with pytest.raises(SpecError, match=message.replace("[", r"\[").replace(".", r"\.")):
             parse_spec({**SPEC, "brand": {**SPEC["brand"], "fonts": fonts}}, base_dir=tmp_path)
+
+
+def test_the_multilingual_examples_copy_passes_every_check_in_its_language():
+    """examples/multilingual.py writes examples/multilingual-copy.yaml over the default's drafts:
+    every written field of every non-English cell is there and passes its checks in the audience's
+    language, so the example's report shows Japanese, Arabic and Hindi creatives that pass."""
+    spec = load_spec(REPO / "examples" / "multilingual.yaml")
+    copy = yaml.safe_load((REPO / "examples" / "multilingual-copy.yaml").read_text(encoding="utf-8"))
+    languages = {a.name: a.language for a in spec.audiences if a.language != "en"}
+    assert {languages[a] for a in copy} == {"ja", "ar", "hi"} and set(copy) == set(languages)
+    product = spec.products[0].name
+    for audience, cells in copy.items():
+        assert set(cells) == set(spec.placements)
+        for name, texts in cells.items():
+            place = placement(name)
+            assert set(texts) == {n for n, f in place.fields.items() if f.written}, (audience, name)
+            for field, text in texts.items():
+                issues = check_text(text, place.fields[field], place, spec.brand.banned_terms, spec.brand.name,
+                                    language=languages[audience], keep=(product,))
+                assert issues == [], (audience, name, field, issues)
+            assert _plan(1080, 1080, texts["headline"], languages[audience]).headline_lines  # drawable
+
+
+def test_copy_in_the_wrong_language_is_written_again_then_dropped_never_accepted(default_models):
+    """The tiny default writes English: for a Japanese audience every text fails the language check,
+    is asked for again in each round, and is dropped at the end, never shortened or accepted."""
+    import torch
+
+    from adgen.text import MAX_ROUNDS, TextModel, write_copy
+
+    spec = load_spec(REPO / "examples" / "multilingual.yaml")
+    tokyo = next(a for a in spec.audiences if a.language == "ja")
+    model = TextModel(str(default_models["text"]), torch.device("cpu"), torch.float32)
+    calls = []
+    complete = model.complete
+    model.complete = lambda batch, **kw: calls.append(len(batch)) or complete(batch, **kw)
+    place = placement("meta_feed")
+    [copy] = write_copy(model, brand=spec.brand, product=spec.products[0], audience=tokyo, placement=place,
+                        variants=1, seed=3)
+    written = [n for n, f in place.fields.items() if f.written]
+    assert len(calls) == MAX_ROUNDS and calls[-1] == calls[0] == sum(place.fields[n].generate for n in written)
+    assert not any(copy.texts.get(n) for n in written)  # no English text was accepted for the Japanese cell
+    assert {f["action"] for f in copy.fixes} == {"dropped"}
+    assert all("not in Japanese" in f["reason"] for f in copy.fixes)
