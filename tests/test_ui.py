@@ -2,6 +2,7 @@
 whole flow on the real runner and models, isolation between advertisers on every endpoint, and
 bad input answered with a message that names the field while nothing is written."""
 
+import hashlib
 import io
 import json
 import re
@@ -9,8 +10,10 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 import yaml
 from gradio_client import Client, handle_file
@@ -23,6 +26,9 @@ from tests.webapp import USERS, running_ui
 PRODUCTS = {"headers": ["name", "description", "benefits", "url"],
             "data": [["Cold Brew Concentrate", "Smooth, low-acid cold brew concentrate.", "low acid, 16 cups per bottle", "https://example.com/cold-brew"]]}
 AUDIENCES = {"headers": ["name", "persona"], "data": [["busy-parents", "Parents of young kids, short on time."]]}
+ESPRESSO = EXAMPLE.parent / "espresso.png"
+# The builder's products with the fifth column: the uploaded photo each product shows.
+WITH_PHOTO = {"headers": [*PRODUCTS["headers"], "photo"], "data": [[*PRODUCTS["data"][0], "espresso.png"]]}
 
 
 @pytest.fixture(scope="module")
@@ -72,12 +78,13 @@ def wait_until_made(c: Client, campaign_id: str, creatives: int, timeout: float 
 
 @pytest.fixture(scope="module")
 def made(alice) -> dict:
-    """Alice's brand kit with a logo, and a tiny campaign made through the builder."""
+    """Alice's brand kit with a logo, and a tiny campaign made through the builder, its product
+    shown from an uploaded photo."""
     bid = brand_id(alice)
     alice.predict(bid, "warm, witty, never pushy", "cheap, guarantee", "#3B2A20, #F2E8DC, #C8553D",
                   handle_file(str(EXAMPLE.parent / "northwind-logo.png")), api_name="/save_brand")
-    created = alice.predict(bid, "spring-launch", PRODUCTS, AUDIENCES, ["meta_feed", "google_rsa"], 1, 7, "", "",
-                            api_name="/create_campaign")
+    created = alice.predict(bid, "spring-launch", WITH_PHOTO, AUDIENCES, ["meta_feed", "google_rsa"], 1, 7, "", "",
+                            [handle_file(str(ESPRESSO))], api_name="/create_campaign")
     cid = created[0]["value"]
     view = wait_until_made(alice, cid, 2)
     return {"brand": bid, "campaign": cid, "view": view, "ids": [f"{cid}-000-0", f"{cid}-001-0"]}
@@ -110,6 +117,9 @@ def test_create_generate_review_and_export(alice, made, tmp_path):
     assert "meta_feed" in head and "English (en)" in head and "pending" in head and "headline" in copy_md
     assert edit_box["rtl"] is False
     assert "badge" in badges and lineage["seed"] and lineage["text_model"]["hash"]
+    # the uploaded photo, cut out by its own alpha channel, is the product in the picture
+    photo = lineage["product_photo"]
+    assert photo["mask_source"] == "alpha" and photo["photo_sha256"] == hashlib.sha256(ESPRESSO.read_bytes()).hexdigest()
 
     # an edit that breaks a rule is re-rendered, re-checked and cannot be approved
     alice.predict(feed, "headline", 0, "CHEAP cold brew for everyone", api_name="/edit")
@@ -213,7 +223,7 @@ def test_a_second_advertiser_reaches_nothing_of_the_first(alice, bob, made):
         "/export": (cid,),
     }
     endpoints = set(bob.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert endpoints - {"/whoami"} == set(attempts), "every endpoint that takes an id must be tried here"
+    assert endpoints - {"/whoami", "/preview_photos"} == set(attempts), "every endpoint that takes an id must be tried here"
     for api_name, args in attempts.items():
         with pytest.raises(AppError, match=r"no (brand|campaign|creative) '"):
             bob.predict(*args, api_name=api_name)
@@ -272,11 +282,15 @@ def test_bad_input_gets_a_clear_message_and_writes_nothing(bob, tmp_path):
 
     spec = EXAMPLE.read_text().replace("Northwind Coffee", "Contoso Tea").replace(
         "  logo: examples/northwind-logo.png        # optional\n", "")
+    with_photo, spec = spec, "\n".join(line for line in spec.splitlines() if "images:" not in line)
     specs = {
         "unknown-placement.yaml": (spec.replace("meta_story", "tiktok_story"), "placements: unknown placement 'tiktok_story'"),
         "broken.yaml": ("campaign: [unclosed\n", "Spec file: not valid YAML at line"),
         "other-brand.yaml": (EXAMPLE.read_text(), "brand.name: 'Northwind Coffee' is not the selected brand"),
         "server-file.yaml": (spec.replace("  voice:", "  logo: /etc/hostname\n  voice:"), "brand.logo: a spec uploaded here cannot name a file"),
+        "server-photo.yaml": (with_photo.replace("examples/espresso.png", "/etc/hostname"),
+                              r"products\[0\].images\[0\]: '/etc/hostname' is not among the uploaded product photos \(none uploaded\)"),
+        "photo-not-uploaded.yaml": (with_photo, r"products\[0\].images\[0\]: 'examples/espresso.png' is not among the uploaded"),
     }
     for name, (text, message) in specs.items():
         path = tmp_path / name
@@ -284,6 +298,70 @@ def test_bad_input_gets_a_clear_message_and_writes_nothing(bob, tmp_path):
         with pytest.raises(AppError, match=message):
             bob.predict(bid, handle_file(str(path)), api_name="/upload_spec")
         _unchanged(bob, bid, kit, campaigns)
+
+
+def _png(path, image: Image.Image) -> str:
+    image.save(path)
+    return str(path)
+
+
+def test_product_photos_are_previewed_as_what_their_cut_out_keeps(bob, tmp_path):
+    """The builder shows each photo beside what its cut-out keeps, over a checkerboard: a PNG with
+    alpha by its own alpha channel, a photo on its background by GrabCut."""
+    cup = Image.open(ESPRESSO)
+    on_table = Image.new("RGB", cup.size, (236, 232, 224))
+    on_table.paste(cup, (0, 0), cup)
+    jpeg = tmp_path / "cup-on-table.jpg"
+    on_table.save(jpeg, quality=95)
+    products = {"headers": WITH_PHOTO["headers"], "data": [["Espresso Blend", "", "", "", "espresso.png"]]}
+    shown = bob.predict([handle_file(str(ESPRESSO)), handle_file(str(jpeg))], products, api_name="/preview_photos")
+    assert len(shown) == 2
+    alpha, grabcut = shown
+    assert alpha["caption"].startswith("espresso.png (for Espresso Blend): keeps ") and "its own alpha channel" in alpha["caption"]
+    assert grabcut["caption"].startswith("cup-on-table.jpg (not named by any product yet)") and "GrabCut" in grabcut["caption"]
+    with Image.open(alpha["image"]) as im:
+        pair = np.asarray(im.convert("RGB")).astype(int)
+    width = (pair.shape[1] - 8) // 2
+    assert pair.shape[0] == 320 and width == round(cup.width * 320 / cup.height)
+    photo, kept = pair[:, :width], pair[:, width + 8 :]
+    # a corner of the photo is transparent, so the checkerboard shows there; the cup's middle is the cup
+    assert {tuple(kept[2, 2]), tuple(kept[2, 20])} == {(204, 204, 204), (255, 255, 255)}
+    inside = np.asarray(cup.getchannel("A").resize((width, 320))) == 255
+    assert inside.mean() > 0.2 and np.abs(kept[inside] - photo[inside]).mean() < 1
+
+
+def test_a_product_photo_that_cannot_be_used_is_refused_naming_the_file(bob, tmp_path):
+    bid = brand_id(bob)
+    kit, campaigns = bob.predict(bid, api_name="/brand_kit"), campaign_ids(bob)
+    not_image = tmp_path / "photo.png"
+    not_image.write_text("not a picture")
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (20000, 20000)).save(bomb)  # 48 KB, 400 megapixels once decoded
+    cases = {
+        _png(tmp_path / "clear.png", Image.new("RGBA", (64, 64), (0, 0, 0, 0))): "clear.png: the cut-out is empty",
+        _png(tmp_path / "flat.png", Image.new("RGB", (300, 200), (90, 120, 150))): r"flat.png: the cut-out is (empty|the whole frame)",
+        str(not_image): "photo.png is not an image",
+        str(bomb): "bomb.png: the image is over the limit of 40 megapixels",
+    }
+    products = {"headers": WITH_PHOTO["headers"], "data": [["Oolong", "", "", "", ""]]}
+    for path, message in cases.items():
+        with pytest.raises(AppError, match=message) as refused:
+            bob.predict([handle_file(path)], products, api_name="/preview_photos")
+        assert "\n" not in str(refused.value)
+        # and the campaign that names it is refused the same way, with nothing written
+        named = {"headers": WITH_PHOTO["headers"], "data": [["Oolong", "", "", "", Path(path).name]]}
+        with pytest.raises(AppError, match=f"product 'Oolong': image {message}"):
+            bob.predict(bid, "oolong", named, AUDIENCES, ["meta_feed"], 1, 0, "", "", [handle_file(path)],
+                        api_name="/create_campaign")
+        _unchanged(bob, bid, kit, campaigns)
+    # a photo named but not uploaded, or uploaded but named by no product, is not silently dropped
+    named = {"headers": WITH_PHOTO["headers"], "data": [["Oolong", "", "", "", "oolong.png"]]}
+    with pytest.raises(AppError, match=r"Products, row 1: photo: 'oolong.png' is not among the uploaded product photos \(none"):
+        bob.predict(bid, "oolong", named, AUDIENCES, ["meta_feed"], 1, 0, "", "", api_name="/create_campaign")
+    with pytest.raises(AppError, match=r"Product photos: 'espresso.png' is not named by any product"):
+        bob.predict(bid, "oolong", products, AUDIENCES, ["meta_feed"], 1, 0, "", "", [handle_file(str(ESPRESSO))],
+                    api_name="/create_campaign")
+    _unchanged(bob, bid, kit, campaigns)
 
 
 def test_the_review_tab_names_each_audiences_language_and_sets_right_to_left_copy(bob, tmp_path):

@@ -35,6 +35,7 @@ from adgen.score import overall
 from adgen.scripts import draw_line, measure
 from adgen.spec import DEFAULT_COLORS, Brand, SpecError, parse_spec
 from adgen.typeset import FONT_PATH
+from ui import photos as product_photos
 from ui.jobs import start_campaign
 
 MAX_SPEC_BYTES = 256 * 1024
@@ -125,11 +126,27 @@ def _products(table) -> list[dict]:
         raise InputError("Products: add at least one product with a name")
     products = []
     for i, row in enumerate(rows, 1):
-        name, description, benefits, url = (row + [""] * 4)[:4]
+        name, description, benefits, url, photo = (row + [""] * 5)[:5]
         if not name:
             raise InputError(f"Products, row {i}: the product needs a name")
-        products.append({"name": name, "description": description, "benefits": _split(benefits), "url": url or None})
+        products.append({"name": name, "description": description, "benefits": _split(benefits), "url": url or None,
+                         "images": [photo] if photo else []})
     return products
+
+
+def photo_previews(user: str, photo_paths: list[str] | None, products) -> list[tuple[Image.Image, str]]:
+    """What each uploaded product photo's cut-out keeps (see ui.photos.preview); a photo that cannot
+    be used raises InputError naming the file."""
+    owners = {}
+    for row in _rows(products):
+        cells = row + [""] * 5
+        name, photo = cells[0], cells[4]
+        if name and photo:
+            owners[Path(photo).name] = name
+    try:
+        return product_photos.preview(product_photos.uploaded(photo_paths), owners)
+    except product_photos.PhotoError as e:
+        raise InputError(str(e)) from None
 
 
 def _audiences(table) -> list[dict]:
@@ -150,15 +167,20 @@ def _kit_spec(kit: dict) -> dict:
             "colors": kit["colors"] or DEFAULT_COLORS}
 
 
-def _create(ctx: Context, data: dict, kit: dict, source: str) -> str:
+def _create(ctx: Context, data: dict, kit: dict, source: str, photo_paths: list[str] | None, label) -> str:
     """Validate a spec made in the browser, record the campaign and start its runner. The brand
-    kit's logo goes in through a private temporary file, never through a path the user wrote."""
-    tmp = None
+    kit's logo and the uploaded product photos go in through private temporary files, never through
+    a path the user wrote; `label(i, j)` names a product's photo entry in errors."""
+    tmp = Path(tempfile.mkdtemp(prefix="adgen-upload-"))
+    photos = tmp / "photos"
     try:
         if kit["logo_key"]:
-            tmp = Path(tempfile.mkdtemp(prefix="adgen-logo-")) / "logo.png"
-            tmp.write_bytes(ctx.storage.get(kit["logo_key"]))
-            data["brand"]["logo"] = str(tmp)
+            (tmp / "logo.png").write_bytes(ctx.storage.get(kit["logo_key"]))
+            data["brand"]["logo"] = str(tmp / "logo.png")
+        try:
+            product_photos.attach(data, product_photos.uploaded(photo_paths), photos, label)
+        except product_photos.PhotoError as e:
+            raise InputError(str(e)) from None
         try:
             spec = parse_spec(data, source=source)
         except SpecError as e:
@@ -169,18 +191,19 @@ def _create(ctx: Context, data: dict, kit: dict, source: str) -> str:
         try:
             campaign_id = create_campaign(spec, ctx)
         except SpecError as e:
-            raise InputError(str(e)) from None
+            # a photo is named by the file the user uploaded, not by its private copy
+            raise InputError(str(e).replace(f"{photos}/", "")) from None
     finally:
-        if tmp:
-            shutil.rmtree(tmp.parent, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
     start_campaign(campaign_id, ctx)
     return campaign_id
 
 
 def create_from_form(ctx: Context, user: str, brand_id: str, name: str, products, audiences,
                      placements: list[str], variants: int, seed: int | None, text_adapter: str,
-                     image_adapter: str) -> str:
-    """Build a spec from the campaign builder's fields and start generating; returns the campaign id."""
+                     image_adapter: str, photo_paths: list[str] | None = None) -> str:
+    """Build a spec from the campaign builder's fields and start generating; returns the campaign id.
+    A product's photo is the uploaded photo its photo column names."""
     kit = brand_kit(ctx, user, brand_id)
     if not (name or "").strip():
         raise InputError("Campaign name: give the campaign a name, e.g. spring-launch")
@@ -192,12 +215,14 @@ def create_from_form(ctx: Context, user: str, brand_id: str, name: str, products
         "seed": int(seed or 0), "adapters": {"text": (text_adapter or "").strip() or None,
                                              "image": (image_adapter or "").strip() or None},
     }
-    return _create(ctx, data, kit, "campaign")
+    return _create(ctx, data, kit, "campaign", photo_paths, lambda i, _: f"Products, row {i + 1}: photo")
 
 
-def create_from_upload(ctx: Context, user: str, brand_id: str, spec_path: str | None) -> str:
+def create_from_upload(ctx: Context, user: str, brand_id: str, spec_path: str | None,
+                       photo_paths: list[str] | None = None) -> str:
     """Start a campaign from an uploaded YAML spec. Its brand must be the selected brand, and it may
-    not name files on the server (the logo comes from the brand kit)."""
+    not name files on the server: the logo comes from the brand kit, and a product's `images` name
+    photos uploaded beside the spec (by file name)."""
     if not spec_path:
         raise InputError("Spec file: choose a YAML file first")
     kit = brand_kit(ctx, user, brand_id)
@@ -221,7 +246,7 @@ def create_from_upload(ctx: Context, user: str, brand_id: str, spec_path: str | 
         raise InputError(f"brand.name: {brand.get('name')!r} is not the selected brand; use {kit['name']!r}")
     if brand.get("logo"):
         raise InputError("brand.logo: a spec uploaded here cannot name a file; upload the logo in the brand kit")
-    return _create(ctx, data, kit, "spec")
+    return _create(ctx, data, kit, "spec", photo_paths, lambda i, j: f"products[{i}].images[{j}]")
 
 
 def my_campaigns(ctx: Context, user: str) -> list[tuple[str, str]]:

@@ -8,6 +8,7 @@ Per-user data lives only in the browser session (component values and `gr.State`
 """
 
 import html
+import inspect
 import json
 import os
 import tempfile
@@ -60,7 +61,8 @@ def _user(request: gr.Request | None) -> str:
 
 def handler(fn: Callable) -> Callable:
     """Pass the signed-in user to `fn` and turn the library's input errors into a message in the page.
-    Gradio hands the request to a leading parameter annotated gr.Request; the inputs follow it."""
+    Gradio hands the request to a leading parameter annotated gr.Request; the inputs follow it, named
+    as `fn` names them (so the API shows those names, and an input with a default may be left out)."""
 
     def wrapper(request: gr.Request, *args):
         try:
@@ -70,6 +72,9 @@ def handler(fn: Callable) -> Callable:
             raise gr.Error(str(e.args[0]) if e.args else str(e), print_exception=False) from None
 
     wrapper.__name__ = wrapper.__qualname__ = fn.__name__
+    inputs = list(inspect.signature(fn).parameters.values())[1:]  # after the user
+    request = inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request)
+    wrapper.__signature__ = inspect.Signature([request, *inputs])
     return wrapper
 
 
@@ -153,13 +158,17 @@ def build_app(settings: Settings) -> gr.Blocks:
         return (gr.Dropdown(choices=actions.my_campaigns(ctx, user), value=campaign_id), gr.Tabs(selected="review"),
                 gr.Timer(active=True))
 
-    def create(user, brand_id, name, products, audiences, chosen, variants, seed, text_adapter, image_adapter):
+    def create(user, brand_id, name, products, audiences, chosen, variants, seed, text_adapter, image_adapter,
+               photos=None):
         campaign_id = actions.create_from_form(ctx, user, brand_id, name, products, audiences, chosen, variants, seed,
-                                               text_adapter, image_adapter)
+                                               text_adapter, image_adapter, photos)
         return started(user, campaign_id)
 
-    def upload(user, brand_id, spec_file):
-        return started(user, actions.create_from_upload(ctx, user, brand_id, spec_file))
+    def upload(user, brand_id, spec_file, photos=None):
+        return started(user, actions.create_from_upload(ctx, user, brand_id, spec_file, photos))
+
+    def preview_photos(user, photos, products):
+        return actions.photo_previews(user, photos, products)
 
     def refresh(user, campaign_id, audience, placement_name, status, sort, min_score):
         if not campaign_id:
@@ -265,9 +274,18 @@ def build_app(settings: Settings) -> gr.Blocks:
                     variants = gr.Slider(1, MAX_VARIANTS, value=2, step=1, label="Variants per product x audience x placement")
                     seed = gr.Number(label="Seed", value=0, precision=0, minimum=0)
                 products = gr.Dataframe(
-                    [["", "", "", ""]], headers=["name", "description", "benefits (comma-separated)", "url"], datatype="str",
-                    type="array", column_count=4, interactive=True, label="Products", elem_id="products",
+                    [["", "", "", "", ""]], headers=["name", "description", "benefits (comma-separated)", "url",
+                                                     "photo (an uploaded file's name)"],
+                    datatype="str", type="array", column_count=5, interactive=True, label="Products", elem_id="products",
                 )
+                with gr.Accordion("Product photos (optional): the product is kept pixel-exact, the scene painted around it",
+                                  open=False), gr.Row():
+                    photos = gr.File(label="Product photos (PNG, JPEG or WebP, up to 8 MB each); name each in its "
+                                           "product's photo column. A PNG with alpha is used as cut out.",
+                                     file_count="multiple", file_types=["image"], type="filepath", elem_id="photos")
+                    cutouts = gr.Gallery(label="What each cut-out keeps (photo | kept over a checkerboard); if it is "
+                                               "wrong, upload a PNG with alpha instead", columns=2, height=280,
+                                         object_fit="contain", format="png", elem_id="cutouts")
                 audiences = gr.Dataframe(
                     [["", ""]], headers=["name (slug)", "persona"], datatype="str", type="array", column_count=2,
                     interactive=True, label="Audiences: who they are and what they want", elem_id="audiences",
@@ -278,7 +296,8 @@ def build_app(settings: Settings) -> gr.Blocks:
                     image_adapter = gr.Textbox(label="Image adapter", placeholder="brand/image@v1")
                 create_btn = gr.Button("Create campaign and generate", variant="primary")
                 with gr.Accordion("Or upload a campaign spec (YAML)", open=False):
-                    spec_file = gr.File(label="Campaign spec", file_types=[".yaml", ".yml"], type="filepath")
+                    spec_file = gr.File(label="Campaign spec (its products' images name photos uploaded under Product photos)",
+                                        file_types=[".yaml", ".yml"], type="filepath")
                     upload_btn = gr.Button("Create from spec and generate")
             with gr.Tab("Review", id="review"):
                 with gr.Row():
@@ -344,8 +363,9 @@ def build_app(settings: Settings) -> gr.Blocks:
                    api_name="save_brand")
         created = [campaign, tabs, timer]
         create_btn.click(handler(create), [brand, name, products, audiences, chosen, variants, seed, text_adapter,
-                                           image_adapter], created, api_name="create_campaign")
-        upload_btn.click(handler(upload), [brand, spec_file], created, api_name="upload_spec")
+                                           image_adapter, photos], created, api_name="create_campaign")
+        upload_btn.click(handler(upload), [brand, spec_file, photos], created, api_name="upload_spec")
+        photos.change(handler(preview_photos), [photos, products], cutouts, api_name="preview_photos")
         for component in filters:
             component.change(handler(refresh), filters, gallery_out, api_name="campaign" if component is campaign else False)
         timer.tick(handler(refresh), filters, gallery_out, api_name=False, show_progress="hidden")
