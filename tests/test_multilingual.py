@@ -19,7 +19,7 @@ from adgen.platforms import placement
 from adgen.render import render_creative
 from adgen.report import render_report
 from adgen.settings import Settings
-from adgen.spec import load_spec
+from adgen.spec import SpecError, load_spec, parse_spec
 from adgen.typeset import Setting
 from tests.conftest import MODELS, REPO, adgen
 
@@ -186,7 +186,6 @@ def test_brand_fonts_are_checked_on_load_and_drawn_first(tmp_path):
     import shutil
 
     from adgen.fonts import FONT_DIR
-    from adgen.spec import SpecError, parse_spec
 
     own = tmp_path / "TrailArabic-Bold.ttf"
     shutil.copy(FONT_DIR / "NotoSansArabic-Bold.ttf", own)
@@ -246,3 +245,12 @@ def test_copy_in_the_wrong_language_is_written_again_then_dropped_never_accepted
     assert not any(copy.texts.get(n) for n in written)  # no English text was accepted for the Japanese cell
     assert {f["action"] for f in copy.fixes} == {"dropped"}
     assert all("not in Japanese" in f["reason"] for f in copy.fixes)
+
+
+def test_a_spec_keeps_the_joiners_persian_and_hindi_spell_with_and_refuses_one_in_a_latin_word():
+    persona = "دوچرخه\u200cسوارهای تهران که می\u200cخواهند زودتر برسند"  # Persian, with ZWNJ
+    spec = parse_spec({**SPEC, "audiences": [{"name": "tehran", "persona": persona, "language": "fa"},
+                                             {"name": "delhi", "persona": "सुरक्\u200dषित सफ़र", "language": "hi"}]})
+    assert spec.audiences[0].persona == persona and "\u200d" in spec.audiences[1].persona
+    with pytest.raises(SpecError, match=r"brand\.voice: holds an invisible or control character \(U\+200D\)"):
+        parse_spec({**SPEC, "brand": {**SPEC["brand"], "voice": "Che\u200dap and cheerful"}})
