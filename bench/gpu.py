@@ -224,6 +224,7 @@ def bench_adapters(image_path: Path, text_path: Path, folder: Path, device: torc
     from diffusers import StableDiffusionPipeline
     from diffusers.utils import convert_state_dict_to_diffusers
     from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
+    from transformers import AutoModelForCausalLM
 
     from adgen.image import ImageModel
     from adgen.text import TextModel
@@ -236,10 +237,12 @@ def bench_adapters(image_path: Path, text_path: Path, folder: Path, device: torc
         StableDiffusionPipeline.save_lora_weights(
             folder / f"image-{i}", unet_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(unet, adapter_name=f"made-{i}")))
         unet.delete_adapters(f"made-{i}")
-        lora = get_peft_model(text.model, LoraConfig(r=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
-                                                     init_lora_weights=False))
-        lora.save_pretrained(folder / f"text-{i}")
-        text.model = lora.unload()
+    # Text adapters are made on a second copy of the base, so the resident one is loaded exactly as a worker loads it.
+    config = LoraConfig(r=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], init_lora_weights=False)
+    lora = get_peft_model(AutoModelForCausalLM.from_pretrained(text_path, dtype=dtype), config, adapter_name="text-0")
+    lora.add_adapter("text-1", config)
+    lora.save_pretrained(folder)  # named adapters go to folder/<name>
+    del lora
     result = {}
     for kind, model in (("image", image), ("text", text)):
         start = time.perf_counter()
