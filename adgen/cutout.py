@@ -25,10 +25,9 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageOps
 
-from adgen.spec import SpecError
+from adgen.spec import SpecError, image_size_problem
 
 MAX_PRODUCT_BYTES = 10 * 1024 * 1024
-MAX_PRODUCT_PIXELS = 40_000_000  # a 7,700 x 5,200 photo; decoding more than this is a memory hazard
 FORMATS = ("PNG", "JPEG", "WEBP")
 # GrabCut works on a copy at most this long on its longer side (seconds, not minutes, on a CPU); its
 # mask is scaled back to the photo's size.
@@ -85,15 +84,16 @@ def cut_out_file(path: Path, *, product: str) -> Cutout:
     return cut_out(path.read_bytes(), product=product, file=str(path))
 
 
-def cut_out(data: bytes, *, product: str, file: str) -> Cutout:
+def cut_out(data: bytes, *, product: str | None, file: str) -> Cutout:
     """The product in `data` (PNG, JPEG or WebP bytes) as a cut-out.
 
-    `product` and `file` only name the input in errors. Raises ProductImageError when the bytes are
-    over MAX_PRODUCT_BYTES, not a PNG/JPEG/WebP image, over MAX_PRODUCT_PIXELS, or when the cut-out
-    keeps nothing (under EMPTY_SHARE of the frame) or removes nothing (over WHOLE_SHARE of what
-    could be removed).
+    `product` and `file` only name the input in errors (`product` None: a photo not yet given to a
+    product, e.g. an upload being previewed). Raises ProductImageError when the bytes are over
+    MAX_PRODUCT_BYTES, not a PNG/JPEG/WebP image, over spec.MAX_IMAGE_PIXELS (read from the header,
+    before decoding), or when the cut-out keeps nothing (under EMPTY_SHARE of the frame) or removes
+    nothing (over WHOLE_SHARE of what could be removed).
     """
-    where = f"product {product!r}: image {file}"
+    where = f"image {file}" if product is None else f"product {product!r}: image {file}"
     if len(data) > MAX_PRODUCT_BYTES:
         raise ProductImageError(
             f"{where} is {len(data) / 1024**2:.1f} MB; the limit is {MAX_PRODUCT_BYTES // 1024**2} MB"
@@ -138,17 +138,17 @@ def cut_out(data: bytes, *, product: str, file: str) -> Cutout:
 
 def _decode(data: bytes, where: str) -> Image.Image:
     """The decoded photo, upright (EXIF orientation applied), after the format and pixel checks."""
+    # The one pixel check of every image a user gives (logos, training photos): it reads the size
+    # from the header and also catches Pillow's own decompression-bomb refusal.
+    if problem := image_size_problem(data):
+        raise ProductImageError(f"{where}: {problem}")
     try:
         with Image.open(io.BytesIO(data)) as probe:
-            fmt, (w, h) = probe.format, probe.size
+            fmt = probe.format
     except Exception:
         raise ProductImageError(f"{where} is not an image; use PNG, JPEG or WebP") from None
     if fmt not in FORMATS:
         raise ProductImageError(f"{where} is {fmt}; use PNG, JPEG or WebP")
-    if w * h > MAX_PRODUCT_PIXELS:
-        raise ProductImageError(
-            f"{where} is {w}x{h} ({w * h / 1e6:.0f} megapixels); the limit is {MAX_PRODUCT_PIXELS / 1e6:.0f} megapixels"
-        )
     try:
         image = Image.open(io.BytesIO(data))
         image.load()

@@ -103,9 +103,19 @@ def _solid(path, mode: str, fmt: str) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize("case", ["missing", "not an image", "empty cut-out", "whole frame"])
+def _bomb(path, side: int) -> str:
+    """A PNG of a few kilobytes that is side x side pixels once decoded."""
+    Image.new("1", (side, side)).save(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("case", ["missing", "not an image", "empty cut-out", "whole frame", "81 megapixels",
+                                  "400 megapixels"])
 def test_bad_product_image_is_refused_naming_product_and_file(case, tmp_path, home, default_models):
     bad = {
+        # over the 40-megapixel limit; the second is past Pillow's own decompression-bomb refusal
+        "81 megapixels": lambda: _bomb(tmp_path / "huge.png", 9000),
+        "400 megapixels": lambda: _bomb(tmp_path / "bomb.png", 20000),
         "missing": lambda: str(tmp_path / "nope.png"),
         "not an image": lambda: (tmp_path / "photo.png").write_text("not an image") and str(tmp_path / "photo.png"),
         "empty cut-out": lambda: (Image.new("RGBA", (64, 64), (0, 0, 0, 0)).save(tmp_path / "clear.png")
@@ -117,4 +127,6 @@ def test_bad_product_image_is_refused_naming_product_and_file(case, tmp_path, ho
     message = result.stderr.strip()
     assert len(message.splitlines()) == 1, message
     assert "Cold Brew Concentrate" in message and bad.rsplit("/", 1)[-1] in message, message
+    if "megapixels" in case:
+        assert "over the limit of 40 megapixels" in message, message
     assert not (home / "adgen.db").exists() and not (home / "storage").exists()

@@ -2,6 +2,7 @@
 whole flow on the real runner and models, isolation between advertisers on every endpoint, and
 bad input answered with a message that names the field while nothing is written."""
 
+import hashlib
 import io
 import json
 import re
@@ -9,9 +10,12 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+import yaml
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
@@ -22,6 +26,9 @@ from tests.webapp import USERS, running_ui
 PRODUCTS = {"headers": ["name", "description", "benefits", "url"],
             "data": [["Cold Brew Concentrate", "Smooth, low-acid cold brew concentrate.", "low acid, 16 cups per bottle", "https://example.com/cold-brew"]]}
 AUDIENCES = {"headers": ["name", "persona"], "data": [["busy-parents", "Parents of young kids, short on time."]]}
+ESPRESSO = EXAMPLE.parent / "espresso.png"
+# The builder's products with the fifth column: the uploaded photo each product shows.
+WITH_PHOTO = {"headers": [*PRODUCTS["headers"], "photo"], "data": [[*PRODUCTS["data"][0], "espresso.png"]]}
 
 
 @pytest.fixture(scope="module")
@@ -71,12 +78,13 @@ def wait_until_made(c: Client, campaign_id: str, creatives: int, timeout: float 
 
 @pytest.fixture(scope="module")
 def made(alice) -> dict:
-    """Alice's brand kit with a logo, and a tiny campaign made through the builder."""
+    """Alice's brand kit with a logo, and a tiny campaign made through the builder, its product
+    shown from an uploaded photo."""
     bid = brand_id(alice)
     alice.predict(bid, "warm, witty, never pushy", "cheap, guarantee", "#3B2A20, #F2E8DC, #C8553D",
                   handle_file(str(EXAMPLE.parent / "northwind-logo.png")), api_name="/save_brand")
-    created = alice.predict(bid, "spring-launch", PRODUCTS, AUDIENCES, ["meta_feed", "google_rsa"], 1, 7, "", "",
-                            api_name="/create_campaign")
+    created = alice.predict(bid, "spring-launch", WITH_PHOTO, AUDIENCES, ["meta_feed", "google_rsa"], 1, 7, "", "",
+                            [handle_file(str(ESPRESSO))], api_name="/create_campaign")
     cid = created[0]["value"]
     view = wait_until_made(alice, cid, 2)
     return {"brand": bid, "campaign": cid, "view": view, "ids": [f"{cid}-000-0", f"{cid}-001-0"]}
@@ -97,21 +105,25 @@ def test_create_generate_review_and_export(alice, made, tmp_path):
     progress, pictures = made["view"][0], made["view"][1]
     assert "2 of 2 jobs finished" in progress and "done" in progress
     captions = sorted(p["caption"] for p in pictures)
-    assert captions[0].startswith("busy-parents · Google responsive search ad · pending")
+    assert captions[0].startswith("busy-parents · English (en) · Google responsive search ad · pending")
     assert "Meta feed" in captions[1]
     feed_pic = next(p for p in pictures if "Meta feed" in p["caption"])
     with Image.open(feed_pic["image"]) as im:
         assert im.size == (1080, 1080)  # the finished creative at the placement's size, not a thumbnail
 
     feed, search = made["ids"]
-    image, head, copy_md, lineage, history, _field, badges = alice.predict(feed, api_name="/creative")
+    image, head, copy_md, lineage, history, _field, badges, edit_box = alice.predict(feed, api_name="/creative")
     lineage = json.loads(lineage)
-    assert "meta_feed" in head and "pending" in head and "headline" in copy_md
+    assert "meta_feed" in head and "English (en)" in head and "pending" in head and "headline" in copy_md
+    assert edit_box["rtl"] is False
     assert "badge" in badges and lineage["seed"] and lineage["text_model"]["hash"]
+    # the uploaded photo, cut out by its own alpha channel, is the product in the picture
+    photo = lineage["product_photo"]
+    assert photo["mask_source"] == "alpha" and photo["photo_sha256"] == hashlib.sha256(ESPRESSO.read_bytes()).hexdigest()
 
     # an edit that breaks a rule is re-rendered, re-checked and cannot be approved
     alice.predict(feed, "headline", 0, "CHEAP cold brew for everyone", api_name="/edit")
-    _, head, copy_md, _, history, _, badges = alice.predict(feed, api_name="/creative")
+    _, head, copy_md, _, history, _, badges, _ = alice.predict(feed, api_name="/creative")
     assert "banned term" in badges and "CHEAP cold brew" in copy_md and history[-1]["action"] == "edit"
     with pytest.raises(AppError, match="fails its checks"):
         alice.predict(feed, api_name="/approve")
@@ -125,7 +137,7 @@ def test_create_generate_review_and_export(alice, made, tmp_path):
     new = f"{made['campaign']}-002-0"
     lineage = json.loads(alice.predict(new, api_name="/creative")[3])
     assert lineage["replaces"] == search and lineage["seed"] == 4242
-    _, head, _, _, history, _, _ = alice.predict(search, api_name="/creative")
+    _, head, _, _, history, _, _, _ = alice.predict(search, api_name="/creative")
     assert "rejected" in head and "regenerated with seed 4242" in history[-1]["reason"]
     rejected = alice.predict(made["campaign"], "all", "all", "rejected", "id", 0, api_name="/campaign")[1]
     assert len(rejected) == 1 and len(view[1]) == 3
@@ -173,7 +185,7 @@ def test_gallery_sorts_and_filters_by_score_and_a_swap_needs_a_new_approval(alic
     after = alice.predict(feed, api_name="/creative")
     assert "pending" in after[1] and after[2] != before[2] and after[4][-1]["action"] == "swap"
     # the copy swapped out is now the alternative it came from
-    old_headline = re.search(r"\*\*headline\*\*: ([^\n·]+)", before[2]).group(1).strip()
+    old_headline = re.search(r"\*\*headline\*\*: <span[^>]*>([^<]+)", before[2]).group(1).strip()
     assert old_headline in alice.predict(feed, api_name="/alternatives")[1].split("\n")[0]
     with pytest.raises(AppError, match="alternatives; alternative must be"):
         alice.predict(feed, 999, api_name="/swap")
@@ -211,7 +223,7 @@ def test_a_second_advertiser_reaches_nothing_of_the_first(alice, bob, made):
         "/export": (cid,),
     }
     endpoints = set(bob.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert endpoints - {"/whoami"} == set(attempts), "every endpoint that takes an id must be tried here"
+    assert endpoints - {"/whoami", "/preview_photos"} == set(attempts), "every endpoint that takes an id must be tried here"
     for api_name, args in attempts.items():
         with pytest.raises(AppError, match=r"no (brand|campaign|creative) '"):
             bob.predict(*args, api_name=api_name)
@@ -270,11 +282,15 @@ def test_bad_input_gets_a_clear_message_and_writes_nothing(bob, tmp_path):
 
     spec = EXAMPLE.read_text().replace("Northwind Coffee", "Contoso Tea").replace(
         "  logo: examples/northwind-logo.png        # optional\n", "")
+    with_photo, spec = spec, "\n".join(line for line in spec.splitlines() if "images:" not in line)
     specs = {
         "unknown-placement.yaml": (spec.replace("meta_story", "tiktok_story"), "placements: unknown placement 'tiktok_story'"),
         "broken.yaml": ("campaign: [unclosed\n", "Spec file: not valid YAML at line"),
         "other-brand.yaml": (EXAMPLE.read_text(), "brand.name: 'Northwind Coffee' is not the selected brand"),
         "server-file.yaml": (spec.replace("  voice:", "  logo: /etc/hostname\n  voice:"), "brand.logo: a spec uploaded here cannot name a file"),
+        "server-photo.yaml": (with_photo.replace("examples/espresso.png", "/etc/hostname"),
+                              r"products\[0\].images\[0\]: '/etc/hostname' is not among the uploaded product photos \(none uploaded\)"),
+        "photo-not-uploaded.yaml": (with_photo, r"products\[0\].images\[0\]: 'examples/espresso.png' is not among the uploaded"),
     }
     for name, (text, message) in specs.items():
         path = tmp_path / name
@@ -282,6 +298,98 @@ def test_bad_input_gets_a_clear_message_and_writes_nothing(bob, tmp_path):
         with pytest.raises(AppError, match=message):
             bob.predict(bid, handle_file(str(path)), api_name="/upload_spec")
         _unchanged(bob, bid, kit, campaigns)
+
+
+def _png(path, image: Image.Image) -> str:
+    image.save(path)
+    return str(path)
+
+
+def test_product_photos_are_previewed_as_what_their_cut_out_keeps(bob, tmp_path):
+    """The builder shows each photo beside what its cut-out keeps, over a checkerboard: a PNG with
+    alpha by its own alpha channel, a photo on its background by GrabCut."""
+    cup = Image.open(ESPRESSO)
+    on_table = Image.new("RGB", cup.size, (236, 232, 224))
+    on_table.paste(cup, (0, 0), cup)
+    jpeg = tmp_path / "cup-on-table.jpg"
+    on_table.save(jpeg, quality=95)
+    products = {"headers": WITH_PHOTO["headers"], "data": [["Espresso Blend", "", "", "", "espresso.png"]]}
+    shown = bob.predict([handle_file(str(ESPRESSO)), handle_file(str(jpeg))], products, api_name="/preview_photos")
+    assert len(shown) == 2
+    alpha, grabcut = shown
+    assert alpha["caption"].startswith("espresso.png (for Espresso Blend): keeps ") and "its own alpha channel" in alpha["caption"]
+    assert grabcut["caption"].startswith("cup-on-table.jpg (not named by any product yet)") and "GrabCut" in grabcut["caption"]
+    with Image.open(alpha["image"]) as im:
+        pair = np.asarray(im.convert("RGB")).astype(int)
+    width = (pair.shape[1] - 8) // 2
+    assert pair.shape[0] == 320 and width == round(cup.width * 320 / cup.height)
+    photo, kept = pair[:, :width], pair[:, width + 8 :]
+    # a corner of the photo is transparent, so the checkerboard shows there; the cup's middle is the cup
+    assert {tuple(kept[2, 2]), tuple(kept[2, 20])} == {(204, 204, 204), (255, 255, 255)}
+    inside = np.asarray(cup.getchannel("A").resize((width, 320))) == 255
+    assert inside.mean() > 0.2 and np.abs(kept[inside] - photo[inside]).mean() < 1
+
+
+def test_a_product_photo_that_cannot_be_used_is_refused_naming_the_file(bob, tmp_path):
+    bid = brand_id(bob)
+    kit, campaigns = bob.predict(bid, api_name="/brand_kit"), campaign_ids(bob)
+    not_image = tmp_path / "photo.png"
+    not_image.write_text("not a picture")
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (20000, 20000)).save(bomb)  # 48 KB, 400 megapixels once decoded
+    cases = {
+        _png(tmp_path / "clear.png", Image.new("RGBA", (64, 64), (0, 0, 0, 0))): "clear.png: the cut-out is empty",
+        _png(tmp_path / "flat.png", Image.new("RGB", (300, 200), (90, 120, 150))): r"flat.png: the cut-out is (empty|the whole frame)",
+        str(not_image): "photo.png is not an image",
+        str(bomb): "bomb.png: the image is over the limit of 40 megapixels",
+    }
+    products = {"headers": WITH_PHOTO["headers"], "data": [["Oolong", "", "", "", ""]]}
+    for path, message in cases.items():
+        with pytest.raises(AppError, match=message) as refused:
+            bob.predict([handle_file(path)], products, api_name="/preview_photos")
+        assert "\n" not in str(refused.value)
+        # and the campaign that names it is refused the same way, with nothing written
+        named = {"headers": WITH_PHOTO["headers"], "data": [["Oolong", "", "", "", Path(path).name]]}
+        with pytest.raises(AppError, match=f"product 'Oolong': image {message}"):
+            bob.predict(bid, "oolong", named, AUDIENCES, ["meta_feed"], 1, 0, "", "", [handle_file(path)],
+                        api_name="/create_campaign")
+        _unchanged(bob, bid, kit, campaigns)
+    # a photo named but not uploaded, or uploaded but named by no product, is not silently dropped
+    named = {"headers": WITH_PHOTO["headers"], "data": [["Oolong", "", "", "", "oolong.png"]]}
+    with pytest.raises(AppError, match=r"Products, row 1: photo: 'oolong.png' is not among the uploaded product photos \(none"):
+        bob.predict(bid, "oolong", named, AUDIENCES, ["meta_feed"], 1, 0, "", "", api_name="/create_campaign")
+    with pytest.raises(AppError, match=r"Product photos: 'espresso.png' is not named by any product"):
+        bob.predict(bid, "oolong", products, AUDIENCES, ["meta_feed"], 1, 0, "", "", [handle_file(str(ESPRESSO))],
+                    api_name="/create_campaign")
+    _unchanged(bob, bid, kit, campaigns)
+
+
+def test_the_review_tab_names_each_audiences_language_and_sets_right_to_left_copy(bob, tmp_path):
+    """A spec uploaded with an Arabic and a Japanese audience (copy through edits): the job table,
+    the captions, the audience filter and the creative's heading say each audience's language; the
+    Arabic creative's copy, card and edit box read from the right, the Japanese one's from the left."""
+    spec = {"campaign": "tea-in-two-languages", "brand": {"name": "Contoso Tea"}, "copy_by": "edits",
+            "products": [{"name": "Jasmine Tea", "description": "Loose-leaf jasmine green tea.",
+                          "benefits": ["fragrant"], "url": "https://example.com/jasmine"}],
+            "audiences": [{"name": "cairo", "persona": "Tea lovers in Cairo.", "language": "ar"},
+                          {"name": "tokyo", "persona": "Tea lovers in Tokyo.", "language": "ja"}],
+            "placements": ["google_rsa"], "variants": 1}
+    path = tmp_path / "two-languages.yaml"
+    path.write_text(yaml.safe_dump(spec, allow_unicode=True))
+    cid = bob.predict(brand_id(bob), handle_file(str(path)), api_name="/upload_spec")[0]["value"]
+    progress, pictures, audiences = (wait_until_made(bob, cid, 2)[i] for i in (0, 1, 2))
+    assert "cairo · Arabic (ar)" in progress and "tokyo · Japanese (ja)" in progress
+    assert ["cairo · Arabic (ar)", "cairo"] in audiences["choices"]
+    captions = {p["caption"].split(" · ")[0]: p for p in pictures}
+    assert captions["cairo"]["caption"].startswith("cairo · Arabic (ar) · Google responsive search ad")
+    for audience, label, rtl in (("cairo", "Arabic (ar)", True), ("tokyo", "Japanese (ja)", False)):
+        creative = next(f"{cid}-{i:03d}-0" for i in range(2) if audience in bob.predict(f"{cid}-{i:03d}-0", api_name="/creative")[1])
+        detail = bob.predict(creative, api_name="/creative")
+        assert f"· {audience} · {label} ·" in detail[1] and f"lang='{label[-3:-1]}' dir='auto'" in detail[2]
+        assert detail[7]["rtl"] is rtl  # the edit box types right to left for Arabic
+        with Image.open(captions[audience]["image"]) as card:  # the search ad's card, set from its reading side
+            ink = Image.eval(card.convert("L").crop((0, 20, 600, 56)), lambda v: 255 if v < 200 else 0).getbbox()
+        assert (ink[2] > 560 and ink[0] > 40) if rtl else (ink[0] < 30), (audience, ink)
 
 
 def test_an_action_on_a_creative_changed_since_it_was_opened_is_refused(server, alice, made):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageColor, ImageDraw, ImageFont
 from pydantic import ValidationError
 from sqlalchemy import select
 
@@ -27,12 +27,17 @@ from adgen import records
 from adgen.accounts import brand_of, brands_of, campaign_of, campaigns_of, creative_of
 from adgen.context import Context
 from adgen.export import export_campaign
+from adgen.fonts import FontError
 from adgen.jobs import create_campaign, logo_problem, regenerate
+from adgen.languages import direction, language_label
+from adgen.linebreak import graphemes
 from adgen.platforms import placement, registry
 from adgen.review import alternatives, approve, edit, reject, swap
 from adgen.score import overall
+from adgen.scripts import draw_line, measure
 from adgen.spec import DEFAULT_COLORS, Brand, SpecError, parse_spec
 from adgen.typeset import FONT_PATH
+from ui import photos as product_photos
 from ui.jobs import start_campaign
 
 MAX_SPEC_BYTES = 256 * 1024
@@ -123,11 +128,27 @@ def _products(table) -> list[dict]:
         raise InputError("Products: add at least one product with a name")
     products = []
     for i, row in enumerate(rows, 1):
-        name, description, benefits, url = (row + [""] * 4)[:4]
+        name, description, benefits, url, photo = (row + [""] * 5)[:5]
         if not name:
             raise InputError(f"Products, row {i}: the product needs a name")
-        products.append({"name": name, "description": description, "benefits": _split(benefits), "url": url or None})
+        products.append({"name": name, "description": description, "benefits": _split(benefits), "url": url or None,
+                         "images": [photo] if photo else []})
     return products
+
+
+def photo_previews(user: str, photo_paths: list[str] | None, products) -> list[tuple[Image.Image, str]]:
+    """What each uploaded product photo's cut-out keeps (see ui.photos.preview); a photo that cannot
+    be used raises InputError naming the file."""
+    owners = {}
+    for row in _rows(products):
+        cells = row + [""] * 5
+        name, photo = cells[0], cells[4]
+        if name and photo:
+            owners[Path(photo).name] = name
+    try:
+        return product_photos.preview(product_photos.uploaded(photo_paths), owners)
+    except product_photos.PhotoError as e:
+        raise InputError(str(e)) from None
 
 
 def _audiences(table) -> list[dict]:
@@ -148,15 +169,20 @@ def _kit_spec(kit: dict) -> dict:
             "colors": kit["colors"] or DEFAULT_COLORS}
 
 
-def _create(ctx: Context, data: dict, kit: dict, source: str) -> str:
+def _create(ctx: Context, data: dict, kit: dict, source: str, photo_paths: list[str] | None, label) -> str:
     """Validate a spec made in the browser, record the campaign and start its runner. The brand
-    kit's logo goes in through a private temporary file, never through a path the user wrote."""
-    tmp = None
+    kit's logo and the uploaded product photos go in through private temporary files, never through
+    a path the user wrote; `label(i, j)` names a product's photo entry in errors."""
+    tmp = Path(tempfile.mkdtemp(prefix="adgen-upload-"))
+    photos = tmp / "photos"
     try:
         if kit["logo_key"]:
-            tmp = Path(tempfile.mkdtemp(prefix="adgen-logo-")) / "logo.png"
-            tmp.write_bytes(ctx.storage.get(kit["logo_key"]))
-            data["brand"]["logo"] = str(tmp)
+            (tmp / "logo.png").write_bytes(ctx.storage.get(kit["logo_key"]))
+            data["brand"]["logo"] = str(tmp / "logo.png")
+        try:
+            product_photos.attach(data, product_photos.uploaded(photo_paths), photos, label)
+        except product_photos.PhotoError as e:
+            raise InputError(str(e)) from None
         try:
             spec = parse_spec(data, source=source)
         except SpecError as e:
@@ -167,18 +193,19 @@ def _create(ctx: Context, data: dict, kit: dict, source: str) -> str:
         try:
             campaign_id = create_campaign(spec, ctx)
         except SpecError as e:
-            raise InputError(str(e)) from None
+            # a photo is named by the file the user uploaded, not by its private copy
+            raise InputError(str(e).replace(f"{photos}/", "")) from None
     finally:
-        if tmp:
-            shutil.rmtree(tmp.parent, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
     start_campaign(campaign_id, ctx)
     return campaign_id
 
 
 def create_from_form(ctx: Context, user: str, brand_id: str, name: str, products, audiences,
                      placements: list[str], variants: int, seed: int | None, text_adapter: str,
-                     image_adapter: str) -> str:
-    """Build a spec from the campaign builder's fields and start generating; returns the campaign id."""
+                     image_adapter: str, photo_paths: list[str] | None = None) -> str:
+    """Build a spec from the campaign builder's fields and start generating; returns the campaign id.
+    A product's photo is the uploaded photo its photo column names."""
     kit = brand_kit(ctx, user, brand_id)
     if not (name or "").strip():
         raise InputError("Campaign name: give the campaign a name, e.g. spring-launch")
@@ -190,12 +217,14 @@ def create_from_form(ctx: Context, user: str, brand_id: str, name: str, products
         "seed": int(seed or 0), "adapters": {"text": (text_adapter or "").strip() or None,
                                              "image": (image_adapter or "").strip() or None},
     }
-    return _create(ctx, data, kit, "campaign")
+    return _create(ctx, data, kit, "campaign", photo_paths, lambda i, _: f"Products, row {i + 1}: photo")
 
 
-def create_from_upload(ctx: Context, user: str, brand_id: str, spec_path: str | None) -> str:
+def create_from_upload(ctx: Context, user: str, brand_id: str, spec_path: str | None,
+                       photo_paths: list[str] | None = None) -> str:
     """Start a campaign from an uploaded YAML spec. Its brand must be the selected brand, and it may
-    not name files on the server (the logo comes from the brand kit)."""
+    not name files on the server: the logo comes from the brand kit, and a product's `images` name
+    photos uploaded beside the spec (by file name)."""
     if not spec_path:
         raise InputError("Spec file: choose a YAML file first")
     kit = brand_kit(ctx, user, brand_id)
@@ -219,7 +248,7 @@ def create_from_upload(ctx: Context, user: str, brand_id: str, spec_path: str | 
         raise InputError(f"brand.name: {brand.get('name')!r} is not the selected brand; use {kit['name']!r}")
     if brand.get("logo"):
         raise InputError("brand.logo: a spec uploaded here cannot name a file; upload the logo in the brand kit")
-    return _create(ctx, data, kit, "spec")
+    return _create(ctx, data, kit, "spec", photo_paths, lambda i, j: f"products[{i}].images[{j}]")
 
 
 def my_campaigns(ctx: Context, user: str) -> list[tuple[str, str]]:
@@ -235,21 +264,36 @@ class CreativeView:
     caption: str
 
 
-def _text_card(copy: dict) -> Image.Image:
-    """A picture of a text-only creative (a search ad) so it sits in the gallery beside the others."""
+def _fit(text: str, size: int, language: str, width: int) -> str:
+    """text cut at the last grapheme that fits `width` pixels (a card shows the start of each text)."""
+    clusters = graphemes(text)
+    while len(clusters) > 1 and measure("".join(clusters), size, language=language) > width:
+        clusters.pop()
+    return "".join(clusters)
+
+
+def _text_card(copy: dict, language: str = "en") -> Image.Image:
+    """A picture of a text-only creative (a search ad) so it sits in the gallery beside the others,
+    its texts set in the audience's language as creatives are (from the right for Arabic, Hebrew)."""
     im = Image.new("RGB", (600, 314), "#FFFFFF")
     draw = ImageDraw.Draw(im)
+    x, anchor = (576, "rs") if direction(language) == "rtl" else (24, "ls")
     y = 24
     for field, size, color in (("headline", 22, "#1A0DAB"), ("description", 16, "#333333")):
         for text in copy.get(field, [])[:3]:
-            draw.text((24, y), text[:48], fill=color, font=ImageFont.truetype(str(FONT_PATH), size))
+            try:
+                draw_line(draw, (x, y + size), _fit(text, size, language, 552), size, fill=ImageColor.getrgb(color),
+                          anchor=anchor, language=language)
+            except FontError:  # a character no bundled font has: the card says so rather than draw a box
+                draw.text((x, y + size), f"this {field} has a character no bundled font can draw", fill="#9B2C1F",
+                          font=ImageFont.truetype(str(FONT_PATH), 14), anchor=anchor)
             y += size + 10
         y += 10
     draw.text((24, 280), "Search ad (text only)", fill="#777777", font=ImageFont.truetype(str(FONT_PATH), 14))
     return im
 
 
-def _picture(ctx: Context, c: records.Creative, folder: Path) -> str:
+def _picture(ctx: Context, c: records.Creative, folder: Path, language: str = "en") -> str:
     """What the gallery shows, as a file or URL. Local storage: the stored PNG copied once per
     version into the server's picture folder (never re-encoded on each poll; Gradio serves its
     own cached copy, so no storage path is ever served). S3: a presigned URL valid for ten minutes."""
@@ -261,7 +305,7 @@ def _picture(ctx: Context, c: records.Creative, folder: Path) -> str:
             data = ctx.storage.get(c.image_key)
         else:
             buf = io.BytesIO()
-            _text_card(c.copy).save(buf, format="PNG")
+            _text_card(c.copy, language).save(buf, format="PNG")
             data = buf.getvalue()
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".part")  # two polls at once never share a half file
         try:
@@ -297,12 +341,19 @@ def campaign_state(ctx: Context, user: str, campaign_id: str) -> dict:
     """Progress per job and the campaign's creatives (records only, no pictures yet)."""
     with ctx.db() as s:
         campaign = campaign_of(s, user, campaign_id)
+        languages = _languages(campaign)
         jobs = [{"id": j.id, "product": j.product, "audience": j.audience, "placement": j.placement,
-                 "status": j.status, "error": j.error, "replaces": j.replaces} for j in campaign.jobs]
+                 "language": languages.get(j.audience, "en"), "status": j.status, "error": j.error,
+                 "replaces": j.replaces} for j in campaign.jobs]
         query = select(records.Creative).where(records.Creative.campaign_id == campaign_id).order_by(records.Creative.id)
         creatives = list(s.scalars(query))
         return {"id": campaign.id, "name": campaign.name, "status": campaign.status, "jobs": jobs,
-                "creatives": creatives}
+                "creatives": creatives, "languages": languages}
+
+
+def _languages(campaign: records.Campaign) -> dict[str, str]:
+    """Each audience's BCP 47 language, from the stored (validated) spec."""
+    return {a["name"]: a.get("language", "en") for a in campaign.spec["audiences"]}
 
 
 SORTS = ("id", "score")  # gallery order: as made, or best score first
@@ -326,20 +377,24 @@ def gallery(ctx: Context, state: dict, audience: str, placement_name: str, statu
             continue
         badge = "passes checks" if c.compliance["ok"] else "fails checks"
         score = f" · score {c.scores['overall']}" if c.scores else ""
-        views.append(CreativeView(c.id, c.status, _picture(ctx, c, folder),
-                                  f"{c.audience} · {placement(c.placement).label} · {c.status} · {badge}{score}"))
+        language = state["languages"].get(c.audience, "en")
+        views.append(CreativeView(c.id, c.status, _picture(ctx, c, folder, language),
+                                  f"{c.audience} · {language_label(language)} · {placement(c.placement).label} · "
+                                  f"{c.status} · {badge}{score}"))
     return views
 
 
 def creative_detail(ctx: Context, user: str, creative_id: str, folder: Path) -> dict:
     with ctx.db() as s:
         c = creative_of(s, user, creative_id)
+        language = _languages(s.get(records.Campaign, c.campaign_id)).get(c.audience, "en")
         reviews = s.scalars(select(records.Review).where(records.Review.creative_id == c.id).order_by(records.Review.id))
         history = [{"action": r.action, "reviewer": r.reviewer, "reason": r.reason, "at": f"{r.created_at:%Y-%m-%d %H:%M}"}
                    for r in reviews]
         return {"id": c.id, "campaign_id": c.campaign_id, "status": c.status, "product": c.product,
-                "audience": c.audience, "placement": c.placement, "copy": c.copy, "compliance": c.compliance,
-                "scores": c.scores, "lineage": c.lineage, "reviews": history, "image": _picture(ctx, c, folder),
+                "audience": c.audience, "language": language, "direction": direction(language),
+                "placement": c.placement, "copy": c.copy, "compliance": c.compliance,
+                "scores": c.scores, "lineage": c.lineage, "reviews": history, "image": _picture(ctx, c, folder, language),
                 "version": c.version,
                 "fields": [n for n, f in placement(c.placement).fields.items() if f.written]}
 

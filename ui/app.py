@@ -8,6 +8,7 @@ Per-user data lives only in the browser session (component values and `gr.State`
 """
 
 import html
+import inspect
 import json
 import os
 import tempfile
@@ -23,6 +24,7 @@ from adgen.accounts import AccessError, SignInLimiter  # noqa: E402
 from adgen.context import Context  # noqa: E402
 from adgen.export import ExportError  # noqa: E402
 from adgen.jobs import MAX_LOGO_BYTES  # noqa: E402
+from adgen.languages import language_label  # noqa: E402
 from adgen.models import ModelError  # noqa: E402
 from adgen.review import ReviewError  # noqa: E402
 from adgen.settings import Settings  # noqa: E402
@@ -60,7 +62,8 @@ def _user(request: gr.Request | None) -> str:
 
 def handler(fn: Callable) -> Callable:
     """Pass the signed-in user to `fn` and turn the library's input errors into a message in the page.
-    Gradio hands the request to a leading parameter annotated gr.Request; the inputs follow it."""
+    Gradio hands the request to a leading parameter annotated gr.Request; the inputs follow it, named
+    as `fn` names them (so the API shows those names, and an input with a default may be left out)."""
 
     def wrapper(request: gr.Request, *args):
         try:
@@ -70,6 +73,9 @@ def handler(fn: Callable) -> Callable:
             raise gr.Error(str(e.args[0]) if e.args else str(e), print_exception=False) from None
 
     wrapper.__name__ = wrapper.__qualname__ = fn.__name__
+    inputs = list(inspect.signature(fn).parameters.values())[1:]  # after the user
+    request = inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request)
+    wrapper.__signature__ = inspect.Signature([request, *inputs])
     return wrapper
 
 
@@ -86,7 +92,8 @@ def _progress_html(state: dict) -> str:
     done = sum(j["status"] in ("done", "failed") for j in jobs)
     made = len(state["creatives"])
     rows = "".join(
-        f"<tr><td>{html.escape(j['product'])}</td><td>{html.escape(j['audience'])}</td><td>{html.escape(j['placement'])}</td>"
+        f"<tr><td>{html.escape(j['product'])}</td><td>{html.escape(j['audience'])} · {html.escape(language_label(j['language']))}"
+        f"</td><td>{html.escape(j['placement'])}</td>"
         f"<td>{j['status']}{' (regenerating ' + html.escape(j['replaces']) + ')' if j['replaces'] else ''}"
         f"{': ' + html.escape(j['error']) if j['error'] else ''}</td></tr>"
         for j in jobs
@@ -104,6 +111,13 @@ def _score_line(scores: dict | None) -> str:
     parts = " · ".join(f"{k} {v:g}" for k, v in scores["components"].items())
     flags = "".join(f"  \n⚠ {html.escape(leak)}" for leak in scores["role_leaks"])
     return f"  \nscore **{scores['overall']}**/100: {parts}{flags}"
+
+
+def _texts(texts: list[str], language: str | None = None) -> str:
+    """Texts for a Markdown view, each set in its own direction (dir=auto: Arabic and Hebrew read
+    from the right, a Latin name inside them from the left)."""
+    lang = f" lang='{html.escape(language)}'" if language else ""
+    return " · ".join(f"<span{lang} dir='auto'>{html.escape(t)}</span>" for t in texts)
 
 
 def _swatches(colors: list[str]) -> str:
@@ -145,13 +159,17 @@ def build_app(settings: Settings) -> gr.Blocks:
         return (gr.Dropdown(choices=actions.my_campaigns(ctx, user), value=campaign_id), gr.Tabs(selected="review"),
                 gr.Timer(active=True))
 
-    def create(user, brand_id, name, products, audiences, chosen, variants, seed, text_adapter, image_adapter):
+    def create(user, brand_id, name, products, audiences, chosen, variants, seed, text_adapter, image_adapter,
+               photos=None):
         campaign_id = actions.create_from_form(ctx, user, brand_id, name, products, audiences, chosen, variants, seed,
-                                               text_adapter, image_adapter)
+                                               text_adapter, image_adapter, photos)
         return started(user, campaign_id)
 
-    def upload(user, brand_id, spec_file):
-        return started(user, actions.create_from_upload(ctx, user, brand_id, spec_file))
+    def upload(user, brand_id, spec_file, photos=None):
+        return started(user, actions.create_from_upload(ctx, user, brand_id, spec_file, photos))
+
+    def preview_photos(user, photos, products):
+        return actions.photo_previews(user, photos, products)
 
     def refresh(user, campaign_id, audience, placement_name, status, sort, min_score):
         if not campaign_id:
@@ -161,20 +179,22 @@ def build_app(settings: Settings) -> gr.Blocks:
         running = any(j["status"] in ("pending", "running") for j in state["jobs"])
         if running:
             look_after(campaign_id, ctx)
-        audiences = ["all"] + sorted({j["audience"] for j in state["jobs"]})
+        audiences = [("all", "all")] + sorted({(f"{j['audience']} · {language_label(j['language'])}", j["audience"])
+                                               for j in state["jobs"]})
         names = ["all"] + sorted({j["placement"] for j in state["jobs"]})
         return (_progress_html(state), [(v.image, v.caption) for v in views], [v.id for v in views],
                 gr.Dropdown(choices=audiences), gr.Dropdown(choices=names), gr.Timer(active=running))
 
     def detail(user, creative_id):
         if not creative_id:
-            return [], "", "", "", [], gr.Dropdown(choices=[]), "", None
+            return [], "", "", "", [], gr.Dropdown(choices=[]), "", gr.Textbox(rtl=False), None
         d = actions.creative_detail(ctx, user, creative_id, picture_folder)
-        copy_md = "\n".join(f"- **{k}**: " + " · ".join(html.escape(t) for t in v) for k, v in d["copy"].items())
-        head = (f"**{d['id']}**: {d['product']} · {d['audience']} · {d['placement']} · "
+        copy_md = "\n".join(f"- **{k}**: " + _texts(v, d["language"]) for k, v in d["copy"].items())
+        head = (f"**{d['id']}**: {d['product']} · {d['audience']} · {language_label(d['language'])} · {d['placement']} · "
                 f"status **{d['status']}**") + _score_line(d["scores"])
         return ([(d["image"], d["id"])], head, copy_md, json.dumps(d["lineage"], indent=2, ensure_ascii=False), d["reviews"],
                 gr.Dropdown(choices=d["fields"], value=d["fields"][0] if d["fields"] else None), _badges(d["compliance"]),
+                gr.Textbox(rtl=d["direction"] == "rtl"),  # an edit is typed in the audience's direction
                 {"id": d["id"], "version": d["version"]})
 
     def shown(seen, creative_id):
@@ -187,7 +207,7 @@ def build_app(settings: Settings) -> gr.Blocks:
     def show_alternatives(user, creative_id):
         alts = actions.creative_alternatives(ctx, user, creative_id) if creative_id else []
         choices = [(f"{i}: score {a['scores']['overall']}", i) for i, a in enumerate(alts)]
-        lines = [f"{i}. **{a['scores']['overall']}**: " + " · ".join(html.escape(t) for ts in a["copy"].values() for t in ts)
+        lines = [f"{i}. **{a['scores']['overall']}**: " + _texts([t for ts in a["copy"].values() for t in ts])
                  for i, a in enumerate(alts)]
         return gr.Dropdown(choices=choices, value=None), "\n".join(lines) or "No alternatives (one candidate was written)."
 
@@ -265,9 +285,18 @@ def build_app(settings: Settings) -> gr.Blocks:
                     variants = gr.Slider(1, MAX_VARIANTS, value=2, step=1, label="Variants per product x audience x placement")
                     seed = gr.Number(label="Seed", value=0, precision=0, minimum=0)
                 products = gr.Dataframe(
-                    [["", "", "", ""]], headers=["name", "description", "benefits (comma-separated)", "url"], datatype="str",
-                    type="array", column_count=4, interactive=True, label="Products", elem_id="products",
+                    [["", "", "", "", ""]], headers=["name", "description", "benefits (comma-separated)", "url",
+                                                     "photo (an uploaded file's name)"],
+                    datatype="str", type="array", column_count=5, interactive=True, label="Products", elem_id="products",
                 )
+                with gr.Accordion("Product photos (optional): the product is kept pixel-exact, the scene painted around it",
+                                  open=False), gr.Row():
+                    photos = gr.File(label="Product photos (PNG, JPEG or WebP, up to 8 MB each); name each in its "
+                                           "product's photo column. A PNG with alpha is used as cut out.",
+                                     file_count="multiple", file_types=["image"], type="filepath", elem_id="photos")
+                    cutouts = gr.Gallery(label="What each cut-out keeps (photo | kept over a checkerboard); if it is "
+                                               "wrong, upload a PNG with alpha instead", columns=2, height=280,
+                                         object_fit="contain", format="png", elem_id="cutouts")
                 audiences = gr.Dataframe(
                     [["", ""]], headers=["name (slug)", "persona"], datatype="str", type="array", column_count=2,
                     interactive=True, label="Audiences: who they are and what they want", elem_id="audiences",
@@ -278,7 +307,8 @@ def build_app(settings: Settings) -> gr.Blocks:
                     image_adapter = gr.Textbox(label="Image adapter", placeholder="brand/image@v1")
                 create_btn = gr.Button("Create campaign and generate", variant="primary")
                 with gr.Accordion("Or upload a campaign spec (YAML)", open=False):
-                    spec_file = gr.File(label="Campaign spec", file_types=[".yaml", ".yml"], type="filepath")
+                    spec_file = gr.File(label="Campaign spec (its products' images name photos uploaded under Product photos)",
+                                        file_types=[".yaml", ".yml"], type="filepath")
                     upload_btn = gr.Button("Create from spec and generate")
             with gr.Tab("Review", id="review"):
                 with gr.Row():
@@ -337,7 +367,7 @@ def build_app(settings: Settings) -> gr.Blocks:
         # ----- events: every endpoint that takes an id is named, so it can be tested -----
         filters = [campaign, audience, placement_f, status, sort, min_score]
         gallery_out = [progress, pictures, ids, audience, placement_f, timer]
-        detail_out = [picture, head, copy_view, lineage, history, field, badges, seen]
+        detail_out = [picture, head, copy_view, lineage, history, field, badges, new_text, seen]
 
         app.load(handler(load), None, [who, brand, campaign], api_name="whoami")
         brand.change(handler(show_brand), brand, [voice, banned, colors, swatches, logo_now], api_name="brand_kit")
@@ -345,8 +375,9 @@ def build_app(settings: Settings) -> gr.Blocks:
                    api_name="save_brand")
         created = [campaign, tabs, timer]
         create_btn.click(handler(create), [brand, name, products, audiences, chosen, variants, seed, text_adapter,
-                                           image_adapter], created, api_name="create_campaign")
-        upload_btn.click(handler(upload), [brand, spec_file], created, api_name="upload_spec")
+                                           image_adapter, photos], created, api_name="create_campaign")
+        upload_btn.click(handler(upload), [brand, spec_file, photos], created, api_name="upload_spec")
+        photos.change(handler(preview_photos), [photos, products], cutouts, api_name="preview_photos")
         for component in filters:
             component.change(handler(refresh), filters, gallery_out, api_name="campaign" if component is campaign else False)
         timer.tick(handler(refresh), filters, gallery_out, api_name=False, show_progress="hidden")
