@@ -16,7 +16,15 @@ from adgen.inpaint_default import build_inpaint_pipeline
 from adgen.platforms import registry
 from adgen.product_box import Box, choose_product_box, product_visible, to_canvas
 from adgen.render import plan_layout, render_creative
-from adgen.scene import SceneError, canvas_for, compose_scene, extend_scene, fit_prompt, load_inpainting
+from adgen.scene import (
+    SceneError,
+    canvas_for,
+    compose_scene,
+    extend_scene,
+    extension_box,
+    fit_prompt,
+    load_inpainting,
+)
 
 ESPRESSO = Path(__file__).resolve().parents[1] / "examples" / "espresso.png"
 LOGO = Path(__file__).resolve().parents[1] / "examples" / "northwind-logo.png"
@@ -157,6 +165,16 @@ def test_outpainting_extends_to_the_asked_size_and_keeps_the_scene(pipe, cutout,
     if size != (128, 128):
         margin = np.asarray(out.image)[:, : max(1, inner.x)] if inner.x else np.asarray(out.image)[: max(1, inner.y)]
         assert np.abs(margin.astype(int) - 127).mean() > 3  # the new margin was painted, not left grey
+
+
+def test_an_extension_keeps_the_product_on_the_painted_scene():
+    """Centred by default; moved off centre only as far as needed to hold the product's box whole,
+    so the product never lands on the outpainted margin."""
+    assert extension_box((64, 64), 200, 100) == Box(50, 0, 100, 100)
+    assert extension_box((64, 64), 200, 100, keep=Box(10, 20, 40, 60)) == Box(10, 0, 100, 100)
+    assert extension_box((64, 64), 200, 100, keep=Box(170, 20, 30, 60)) == Box(100, 0, 100, 100)
+    assert extension_box((64, 64), 200, 100, keep=Box(60, 20, 30, 60)) == Box(50, 0, 100, 100)
+    assert extension_box((128, 64), 100, 100, keep=Box(20, 80, 40, 20)) == Box(0, 50, 100, 50)
 
 
 def test_long_prompts_are_cut_to_what_clip_reads(pipe):
