@@ -25,8 +25,8 @@ from adgen.product_box import product_visible
 from adgen.product_shot import Shot, make_scenes, shot_of
 from adgen.prompts import NEGATIVE_IMAGE_PROMPT, copy_messages, image_prompt
 from adgen.render import encode_png, render_creative
-from adgen.resident import image_model_for, text_model_for
-from adgen.scene import paste_product
+from adgen.resident import image_model_for, inpaint_model_for, text_model_for
+from adgen.scene import fit_prompt, paste_product
 from adgen.spec import CampaignSpec
 
 # Model code (torch, transformers, diffusers) is imported inside the functions that run models, so
@@ -134,9 +134,12 @@ def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
     backgrounds: list[Image.Image | None] = [None] * job.variants
     prompt = image_prompt(spec.brand, product, audience) if placement_.image else None
     bucket = None
-    seeds = image_seeds(job)
+    seeds = used_seeds = image_seeds(job)
     shots: list[Shot | None] = [None] * job.variants
+    # The prompt is kept within the text encoder's limit (CLIP: 77 tokens) and recorded as the model
+    # sees it, so the lineage never claims words the model did not read.
     if placement_.image and photo:
+        prompt = fit_prompt(inpaint_model_for(photo[1], ctx).pipe, prompt)
         # The scene is painted around the product, placed where this variant's layout leaves room.
         layouts = [plan_layout(**_render_args(c.texts, placement_, spec, logo, None, audience.language)) for c in copies]
         backgrounds, shots = make_scenes(photo, layouts, placement_.image, ctx, prompt=prompt,
@@ -144,13 +147,15 @@ def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
                                          guidance=GUIDANCE)
     elif placement_.image:
         image_model = image_model_for(image_ref, ctx)
+        prompt = fit_prompt(image_model.pipe, prompt)
         bucket = image_model.bucket(placement_.image.width, placement_.image.height)
-        backgrounds = image_model.generate(prompt, negative=NEGATIVE_IMAGE_PROMPT, seeds=seeds, size=bucket,
-                                           steps=IMAGE_STEPS, guidance=GUIDANCE)
+        generated = image_model.generate(prompt, negative=NEGATIVE_IMAGE_PROMPT, seeds=seeds, size=bucket,
+                                         steps=IMAGE_STEPS, guidance=GUIDANCE)
+        backgrounds, used_seeds = generated.images, generated.seeds
 
     lineages = [Lineage(
         campaign=job.campaign_id, job=job.id, variant=v, product=product.name, audience=audience.name,
-        placement=placement_.name, registry_version=registry().version, seed=job.seed, image_seed=seeds[v],
+        placement=placement_.name, registry_version=registry().version, seed=job.seed, image_seed=used_seeds[v],
         image_batch_seeds=seeds,
         prompt=Prompts(text=text_prompts, image=prompt, negative=NEGATIVE_IMAGE_PROMPT if placement_.image else None),
         text_model=ModelUsed(**text_ref), image_model=ModelUsed(**image_ref) if placement_.image else None,
@@ -221,7 +226,7 @@ def rerender(ctx: Context, creative_id: str) -> tuple[bytes, bool]:
         background = image_model_for(lineage.image_model.model_dump(), ctx).generate(
             lineage.prompt.image, negative=lineage.prompt.negative, seeds=lineage.image_batch_seeds, size=gen.bucket,
             steps=gen.image_steps, guidance=gen.guidance,
-        )[lineage.variant]
+        ).images[lineage.variant]
     logo = ctx.storage.get(lineage.logo_key) if lineage.logo_key else None
     place, language = placement(row.placement), spec.language_of(row.audience)
     data = layout(row.copy, place, spec, background, logo, product=shot, language=language)

@@ -120,20 +120,28 @@ def canvas_for(pipe, width: int, height: int) -> tuple[int, int]:
 
 
 def fit_prompt(pipe, prompt: str) -> str:
-    """`prompt` cut at a token boundary to what every text encoder of `pipe` reads (CLIP: 75 tokens
-    between its start and end tokens). Returned as given when it fits, else as the tokenizer decodes
-    the kept tokens: the text the model saw."""
+    """`prompt` cut to what every text encoder of `pipe` reads (CLIP: 75 tokens between its start
+    and end tokens): the longest run of its first words that fits, trailing punctuation dropped.
+    Returned unchanged when it fits; either way the text the model sees, as written."""
     for name in ("tokenizer", "tokenizer_2"):
         tokenizer = pipe.components.get(name)
         if tokenizer is None:
             continue
         limit = tokenizer.model_max_length - 2
-        ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        kept, cut = ids, limit
-        # Decoding and encoding again can merge pieces differently; cut further until the text fits.
-        while len(kept) > limit:
-            prompt = tokenizer.decode(ids[:cut], skip_special_tokens=True).strip()
-            kept, cut = tokenizer(prompt, add_special_tokens=False)["input_ids"], cut - 1
+
+        def fits(text: str, tokenizer=tokenizer, limit=limit) -> bool:
+            # truncation at limit + 1 only tells "too long" apart without the tokenizer's warning
+            ids = tokenizer(text, add_special_tokens=False, truncation=True, max_length=limit + 1)["input_ids"]
+            return len(ids) <= limit
+
+        if fits(prompt):
+            continue
+        words = prompt.split(" ")
+        kept, over = 0, len(words)  # the first `kept` words fit, the first `over` do not
+        while over - kept > 1:
+            middle = (kept + over) // 2
+            kept, over = (middle, over) if fits(" ".join(words[:middle])) else (kept, middle)
+        prompt = " ".join(words[:kept]).rstrip(" ,;:")
     return prompt
 
 

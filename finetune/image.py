@@ -50,7 +50,7 @@ def _pixels(path: Path, size: tuple[int, int]) -> torch.Tensor:
 def _render(pipe, prompts: list[str], config: ImageConfig, size: tuple[int, int]):
     """Validation images, made exactly as a campaign makes its images."""
     return sample(pipe, prompts, negative=NEGATIVE_IMAGE_PROMPT, seeds=[config.seed + i for i in range(len(prompts))],
-                  size=size, steps=config.validation_steps, guidance=GUIDANCE)
+                  size=size, steps=config.validation_steps, guidance=GUIDANCE).images
 
 
 def train_image(

@@ -25,6 +25,7 @@ from adgen.scene import (
     fit_prompt,
     load_inpainting,
 )
+from tests.conftest import with_safety_checker
 
 ESPRESSO = Path(__file__).resolve().parents[1] / "examples" / "espresso.png"
 LOGO = Path(__file__).resolve().parents[1] / "examples" / "northwind-logo.png"
@@ -188,37 +189,13 @@ def test_long_prompts_are_cut_to_what_clip_reads(pipe):
     assert scene.prompt == fitted
 
 
-def _with_safety_checker(pipe, threshold: float):
-    """The same pipeline with a real (tiny) CLIP safety checker whose concept thresholds are set:
-    -2 flags every image (cosine similarity is never below -1), +2 flags none."""
-    from diffusers import StableDiffusionInpaintPipeline
-    from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
-    from transformers import CLIPConfig, CLIPImageProcessor
-
-    torch.manual_seed(0)
-    config = CLIPConfig(
-        text_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2},
-        vision_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-                       "image_size": 32, "patch_size": 8},
-        projection_dim=8,
-    )
-    checker = StableDiffusionSafetyChecker(config).eval()
-    with torch.no_grad():
-        checker.concept_embeds_weights.fill_(threshold)
-        checker.special_care_embeds_weights.fill_(2.0)
-    processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-    checked = StableDiffusionInpaintPipeline(**{**pipe.components, "safety_checker": checker, "feature_extractor": processor})
-    checked.set_progress_bar_config(disable=True)
-    return checked
-
-
 def test_a_flagged_image_is_never_used(pipe, cutout):
-    flagging = _with_safety_checker(pipe, -2.0)
+    flagging = with_safety_checker(pipe, -2.0)
     with pytest.raises(SceneError, match="safety checker flagged every image \\(3 seeds"):
         compose_scene(flagging, cutout, canvas=(128, 128), box=Box(16, 24, 96, 96), prompt=PROMPT, seed=5, steps=1)
     with pytest.raises(SceneError, match="safety checker flagged"):
         extend_scene(flagging, Image.new("RGB", (128, 128)), width=256, height=128, prompt=PROMPT, seed=5, steps=1,
                      max_attempts=1)
-    passing = _with_safety_checker(pipe, 2.0)
+    passing = with_safety_checker(pipe, 2.0)
     scene = compose_scene(passing, cutout, canvas=(128, 128), box=Box(16, 24, 96, 96), prompt=PROMPT, seed=5, steps=1)
     assert scene.attempts == 1 and scene.seed == 5
