@@ -29,10 +29,22 @@ TEMPERATURE, TOP_P = 0.6, 0.9
 
 def prompt_text(tokenizer, messages: list[dict]) -> str:
     """The exact text a model is prompted with: its chat template when it has one. Training on
-    brand copy (finetune/) renders its rows through this same function."""
-    if tokenizer.chat_template:
+    brand copy (finetune/) renders its rows through this same function.
+
+    Some templates have no system turn (Gemma 2's raises "System role not supported"); for those the
+    system message opens the first user turn, which is what Gemma 3's own template does with it."""
+    if not tokenizer.chat_template:
+        return "\n\n".join(m["content"] for m in messages) + "\n\n"
+    from jinja2 import TemplateError
+
+    try:
         return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    return "\n\n".join(m["content"] for m in messages) + "\n\n"
+    except TemplateError:
+        if messages[0]["role"] != "system" or len(messages) < 2:
+            raise
+    system, first, *rest = messages
+    folded = [{**first, "content": f"{system['content']}\n\n{first['content']}"}, *rest]
+    return tokenizer.apply_chat_template(folded, add_generation_prompt=True, tokenize=False)
 
 
 class TextModel:
@@ -46,6 +58,7 @@ class TextModel:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device).eval()
+        self.stops = stop_ids(self.tokenizer, self.model.generation_config)
         self.device = device
         self.adapters = LoadedAdapters(MAX_ADAPTERS)
         self.active: str | None = None
@@ -91,11 +104,29 @@ class TextModel:
         with self.model.disable_adapter() if bare else nullcontext():
             out = self.model.generate(
                 **enc, do_sample=True, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
-                pad_token_id=self.tokenizer.pad_token_id,
+                pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.stops,
             )
         self.model_seconds += time.perf_counter() - start
-        answers = self.tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
-        return [_first_line(a) for a in answers]
+        return [_first_line(a) for a in self.answers(out[:, enc["input_ids"].shape[1] :])]
+
+    def answers(self, generated: torch.Tensor) -> list[str]:
+        """Each row of generated ids decoded up to its first stop token: nothing a model writes after
+        its end of turn (or the padding after it) reaches the copy."""
+        texts = []
+        for row in generated.tolist():
+            end = next((i for i, t in enumerate(row) if t in self.stops), len(row))
+            texts.append(self.tokenizer.decode(row[:end], skip_special_tokens=True))
+        return texts
+
+
+def stop_ids(tokenizer, generation_config) -> list[int]:
+    """The tokens that end an answer: the model's own end-of-sequence ids (an instruct model lists its
+    end-of-turn token there, e.g. Qwen2's <|im_end|>, Gemma's <end_of_turn>) and the tokenizer's."""
+    ids = generation_config.eos_token_id
+    ids = [] if ids is None else [ids] if isinstance(ids, int) else list(ids)
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
+        ids.append(tokenizer.eos_token_id)
+    return ids
 
 
 _LABELS = {"headline", "short headline", "long headline", "description", "short description", "primary text", "text", "path"}

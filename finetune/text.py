@@ -49,6 +49,11 @@ def _tokenize(data: TextData, tokenizer, max_length: int) -> list[tuple[list[int
         ids = (prompt_ids + answer_ids)[:max_length]
         labels = ([-100] * len(prompt_ids) + answer_ids)[:max_length]
         rows.append((ids, labels))
+    # A row cut inside its prompt teaches nothing, and a batch of only such rows has no loss at all.
+    empty = sum(all(label == -100 for label in labels) for _, labels in rows)
+    if empty:
+        raise DataError(f"max_length: {empty} of {len(rows)} rows keep no answer token within {max_length} tokens "
+                        "(this tokenizer makes their prompt longer); raise max_length in the recipe")
     return rows
 
 
