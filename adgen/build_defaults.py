@@ -17,6 +17,7 @@ import random
 import re
 import time
 from collections.abc import Callable
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,8 +45,11 @@ BANNED = [[], ["cheap"], ["guarantee"], ["cheap", "guarantee"], ["free"]]
 Progress = Callable[[str, int, int], None]
 
 
+@cache
 def load_corpus() -> dict:
-    return yaml.safe_load(resources.files("adgen").joinpath("data/corpus.yaml").read_text())
+    """The corpus (read-only: one parse per process, which scoring asks for in every job)."""
+    return yaml.load(resources.files("adgen").joinpath("data/corpus.yaml").read_text(),
+                     Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def corpus_hash() -> str:

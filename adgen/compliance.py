@@ -9,8 +9,10 @@ import unicodedata
 from collections.abc import Sequence
 from difflib import SequenceMatcher
 
+from fontTools.unicodedata import script
+
 from adgen.languages import language_problem
-from adgen.linebreak import display_width, shorten  # noqa: F401  (copy is shortened through this module)
+from adgen.linebreak import UNSPACED, display_width, shorten, word_boundaries  # noqa: F401  (shorten: copy is shortened through this module)
 from adgen.platforms import Placement, TextField
 
 # Punctuation rules hold for full-width forms too (！ is an exclamation mark): read them as ASCII.
@@ -23,12 +25,19 @@ SYMBOL_WORDS = re.compile(
     re.IGNORECASE,
 )
 BULLETS = re.compile(r"[•●▪►▶✓✔✗★☆→⇒♦◆■□]|^\s*[-*]\s")
-SUFFIXES = r"(?:s|es|d|ed|r|er|ers|st|est|ly|ing)?"
+SUFFIXES = ("", "s", "es", "d", "ed", "r", "er", "ers", "st", "est", "ly", "ing")
+ZWNJ, ZWJ = "\u200c", "\u200d"
+# Scripts whose spelling uses the joiners (The Unicode Standard, 9.2 and 12.2): Persian and Arabic
+# word forms such as می‌خواهم, Indic half forms and conjuncts such as क्‍ष. Between two letters of
+# one of these scripts a joiner is part of the word; anywhere else it only hides a word from a check.
+JOINER_SCRIPTS = frozenset({
+    "Arab", "Syrc", "Mong", "Nkoo", "Deva", "Beng", "Guru", "Gujr", "Orya", "Taml", "Telu", "Knda", "Mlym", "Sinh",
+})
 
 
 def _is_emoji(ch: str) -> bool:
     cp = ord(ch)
-    return cp >= 0x1F000 or 0x2600 <= cp <= 0x27BF or cp in (0x200D, 0xFE0F) or unicodedata.category(ch) == "So"
+    return cp >= 0x1F000 or 0x2600 <= cp <= 0x27BF or cp == 0xFE0F or unicodedata.category(ch) == "So"
 
 
 def lint_text(text: str, rules: tuple[str, ...], *, headline: bool, allowed_caps: set[str] = frozenset()) -> list[str]:
@@ -52,28 +61,82 @@ def lint_text(text: str, rules: tuple[str, ...], *, headline: bool, allowed_caps
     return issues
 
 
+def _neighbour(text: str, i: int, step: int) -> str:
+    """The character next to text[i] in direction `step`, past combining marks that belong to no
+    script of their own (Arabic vowel marks, emoji variation selectors); '' at either end."""
+    j = i + step
+    while 0 <= j < len(text) and unicodedata.category(text[j]).startswith("M") and script(text[j]) == "Zinh":
+        j += step
+    return text[j] if 0 <= j < len(text) else ""
+
+
+def _joiner_in_place(text: str, i: int) -> bool:
+    """True when the ZWJ or ZWNJ at text[i] sits inside a word of a script that spells with it, or
+    (ZWJ only) joins two emoji into one (👩‍💻)."""
+    before, after = _neighbour(text, i, -1), _neighbour(text, i, 1)
+    if not before or not after:
+        return False
+    if text[i] == ZWJ and _is_emoji(before) and _is_emoji(after):
+        return True
+    letters = all(unicodedata.category(ch)[0] in "LM" for ch in (before, after))
+    return letters and script(before) == script(after) and script(before) in JOINER_SCRIPTS
+
+
+def _hidden(text: str, i: int) -> bool:
+    ch = text[i]
+    if unicodedata.category(ch) not in ("Cc", "Cf"):
+        return False
+    return not (ch in (ZWJ, ZWNJ) and _joiner_in_place(text, i))
+
+
 def invisible_chars(text: str, allowed: str = "") -> list[str]:
-    """Control and format characters (Unicode Cc, Cf: zero-width spaces, bidi overrides, ...) in
-    text, as U+XXXX; nothing a reader sees, but enough to hide a banned word from a check."""
-    return [f"U+{ord(ch):04X}" for ch in text if unicodedata.category(ch) in ("Cc", "Cf") and ch not in allowed]
+    """Control and format characters (Unicode Cc, Cf: zero-width spaces, bidi overrides, soft
+    hyphens, ...) in text, as U+XXXX; nothing a reader sees, but enough to hide a banned word from a
+    check. Joiners inside words of scripts that spell with them (Hindi, Persian) are text, not hidden."""
+    return [f"U+{ord(ch):04X}" for i, ch in enumerate(text) if _hidden(text, i) and ch not in allowed]
 
 
 def strip_invisible(text: str) -> str:
-    return "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf") or ch == "\n")
+    """text without the characters `invisible_chars` names, newlines kept."""
+    return "".join(ch for i, ch in enumerate(text) if ch == "\n" or not _hidden(text, i))
 
 
 def _fold(text: str) -> str:
     """What a reader reads: compatibility forms unified (NFKC: full-width letters, ligatures),
-    invisible characters dropped, case folded."""
-    return unicodedata.normalize("NFKC", strip_invisible(text)).casefold()
+    every control and format character dropped (joiners too: they change a glyph's form, never
+    the word), case folded."""
+    seen = "".join(ch for ch in text if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf"))
+    return unicodedata.normalize("NFKC", seen).casefold()
+
+
+def _word_edge(text: str, i: int, words: frozenset[int]) -> bool:
+    """True where a word may start or end at index i: not between two letters (or marks, digits),
+    except where one of them is of a script written without spaces and ICU's dictionaries put a
+    word boundary there (安い in とても安い自転車)."""
+    if i in (0, len(text)):
+        return True
+    left, right = text[i - 1], text[i]
+    if not all(unicodedata.category(ch)[0] in "LMN" or ch == "_" for ch in (left, right)):
+        return True
+    return (script(left) in UNSPACED or script(right) in UNSPACED) and i in words
 
 
 def banned_terms_in(text: str, banned: list[str]) -> list[str]:
-    """The brand's banned terms found in text (whole words, with common suffixes, any case or
-    Unicode form, invisible characters ignored)."""
+    """The brand's banned terms found in text (whole words, with common English suffixes, any case,
+    Unicode form or script, invisible characters ignored)."""
     folded = _fold(text)
-    return [term for term in banned
-            if re.search(r"\b" + re.escape(_fold(term)) + SUFFIXES + r"\b", folded)]
+    words = word_boundaries(folded)
+    found = []
+    for term in banned:
+        needle = _fold(term).strip()
+        start = folded.find(needle) if needle else -1
+        while start != -1:
+            ends = [start + len(needle) + len(s) for s in SUFFIXES if folded.startswith(s, start + len(needle))]
+            if _word_edge(folded, start, words) and any(_word_edge(folded, end, words) for end in ends):
+                found.append(term)
+                break
+            start = folded.find(needle, start + 1)
+    return found
 
 
 def check_text(

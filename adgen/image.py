@@ -2,19 +2,26 @@
 
 The pipeline (local folder or hub id) loads once per process with `from_pretrained`. Each job's
 images come from one batched call at the model's native resolution, in the aspect-ratio bucket
-nearest the placement; the renderer then fits them to the placement's exact pixels. An image the
+nearest the placement; the renderer then fits them to the placement's exact pixels. How many steps,
+what guidance and whether a negative prompt is sent depend on the pipeline's family
+(data/image_families.yaml, keyed by pipeline class), unless the campaign says otherwise. An image the
 pipeline's own safety checker flags is never used: that one is made again with a new seed, and
 after `MAX_ATTEMPTS` flagged images the job fails with the reason (`adgen.scene.SceneError`).
 """
 
+import json
 import math
 import time
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
 
 import torch
+import yaml
 from PIL import Image
 
-from adgen.models import LoadedAdapters
+from adgen.models import LoadedAdapters, ModelError
 from adgen.scene import SEED_STEP, SceneError
 
 # Brand adapters kept loaded on the resident pipeline. diffusers' set_adapters slows as more adapters
@@ -47,6 +54,44 @@ def bucket_for(native: int, width: int, height: int) -> tuple[int, int]:
     return min(sizes, key=lambda s: (round(abs(math.log(s[0] / s[1]) - target), 2), -s[0] * s[1]))
 
 
+@dataclass(frozen=True)
+class ImageSettings:
+    """How a pipeline is sampled: denoising steps, classifier-free guidance scale, and whether a
+    negative prompt is sent (only where the family takes one and guidance is above 1)."""
+
+    family: str  # the pipeline class, e.g. StableDiffusionXLPipeline
+    steps: int
+    guidance: float
+    negative: bool
+
+
+@cache
+def _families() -> dict:
+    return yaml.safe_load(resources.files("adgen").joinpath("data/image_families.yaml").read_text())
+
+
+def image_settings(family: str, ref: str, *, steps: int | None = None, guidance: float | None = None,
+                   field: str = "models.image") -> ImageSettings:
+    """The settings for a pipeline of class `family` loaded from `ref`: the family's published
+    defaults, those of a known few-step model named by hub id, then the campaign's own `steps` and
+    `guidance` (spec `image_settings`) over both."""
+    data = _families()
+    if family not in data["pipelines"]:
+        raise ModelError(f"{field}: {ref!r} is a {family}; supported pipelines: {', '.join(data['pipelines'])}")
+    chosen = {**data["pipelines"][family], **data["models"].get(ref, {})}
+    chosen.update({k: v for k, v in (("steps", steps), ("guidance", guidance)) if v is not None})
+    return ImageSettings(family=family, steps=chosen["steps"], guidance=float(chosen["guidance"]),
+                         negative=chosen["negative"] and chosen["guidance"] > 1)
+
+
+def check_family(path: str, ref: str, field: str = "models.image") -> None:
+    """Refuse, before a campaign is recorded, a local pipeline folder whose class has no family
+    settings (a hub id is checked when a job loads it)."""
+    index = Path(path) / "model_index.json"
+    if index.is_file():
+        image_settings(json.loads(index.read_text())["_class_name"], ref, field=field)
+
+
 class ImageModel:
     """A diffusers text-to-image pipeline, loaded once and kept resident, with brand LoRA adapters
     loaded onto it by name (diffusers' named adapters): switching never reloads the pipeline."""
@@ -61,6 +106,7 @@ class ImageModel:
         self.active: str | None = None
         denoiser = self.pipe.unet if "unet" in self.pipe.components else self.pipe.transformer
         self.native = denoiser.config.sample_size * self.pipe.vae_scale_factor
+        self.family = type(self.pipe).__name__
         self.model_seconds = 0.0
 
     def use_adapter(self, name: str | None, path=None, ref: str = "") -> None:
@@ -86,7 +132,7 @@ class ImageModel:
 
     @torch.inference_mode()
     def generate(
-        self, prompt: str, *, negative: str, seeds: list[int], size: tuple[int, int], steps: int, guidance: float
+        self, prompt: str, *, negative: str | None, seeds: list[int], size: tuple[int, int], steps: int, guidance: float
     ) -> Generated:
         """One batched call: an image per seed, at `size` (a bucket from `bucket`); each image the
         safety checker flags is made again alone with a new seed (see `Generated`)."""
@@ -112,14 +158,15 @@ class ImageModel:
         return Generated(images, used)
 
 
-def sample(pipe, prompts: list[str], *, negative: str, seeds: list[int], size: tuple[int, int], steps: int,
+def sample(pipe, prompts: list[str], *, negative: str | None, seeds: list[int], size: tuple[int, int], steps: int,
            guidance: float):
     """One batched, seeded call of a text-to-image pipeline: its output (`.images`, an image per
-    prompt and seed, at `size`, and the safety checker's `.nsfw_content_detected` where it has one).
+    prompt and seed, at `size`, and the safety checker's `.nsfw_content_detected` where it has one);
+    `negative` is None where the family takes none or guidance does not use it (ImageSettings).
     Campaigns generate through here (in inference mode), and the image trainer renders its validation
     images with it (under no_grad, between training steps)."""
     generators = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
     return pipe(
-        prompt=prompts, negative_prompt=[negative] * len(prompts) if guidance > 1 else None,
+        prompt=prompts, negative_prompt=[negative] * len(prompts) if negative and guidance > 1 else None,
         width=size[0], height=size[1], num_inference_steps=steps, guidance_scale=guidance, generator=generators,
     )

@@ -85,6 +85,7 @@ def create_campaign(spec: CampaignSpec, ctx: Context, progress=None) -> str:
     """Record a campaign and its jobs; returns the campaign id. Validates models, the logo and the
     product photos (cut out here) first, so bad input writes nothing."""
 
+    from adgen.image import check_family
     from adgen.models import resolve_model
     from adgen.score import check_judge
 
@@ -96,12 +97,15 @@ def create_campaign(spec: CampaignSpec, ctx: Context, progress=None) -> str:
             raise SpecError(str(e)) from None
     text_ref = vars(resolve_model(spec.models.text, "text", ctx.settings, progress=progress))
     image_ref = vars(resolve_model(spec.models.image, "image", ctx.settings, progress=progress))
+    check_family(image_ref["path"], image_ref["ref"])
     for kind, model in (("text", text_ref), ("image", image_ref)):
         if getattr(spec.adapters, kind):
             model["adapter"] = resolve_adapter(getattr(spec.adapters, kind), kind, model, ctx, spec.brand.name)
     logo = _read_logo(spec)
     photos = product_photos(spec)
     inpaint_ref = vars(resolve_model(spec.models.inpaint, "inpaint", ctx.settings, progress=progress)) if photos else None
+    if inpaint_ref:
+        check_family(inpaint_ref["path"], inpaint_ref["ref"], "models.inpaint")
 
     logo_key = None
     if logo is not None:

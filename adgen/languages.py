@@ -86,6 +86,11 @@ def language_name(language: str) -> str:
     return "English" if match == "en" else _data()[match]["name"] if match else language
 
 
+def language_label(language: str) -> str:
+    """How the report and the web app name an audience's language: 'Japanese (ja)'."""
+    return f"{language_name(language)} ({language})"
+
+
 def scripts_of(language: str) -> frozenset[str]:
     """ISO 15924 scripts the language is written in: ja -> Hani, Hira, Kana; ar -> Arab."""
     written = langcodes.Language.get(language_tag(language)).maximize().script or "Latn"

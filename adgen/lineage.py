@@ -38,7 +38,7 @@ class Prompts(_Frozen):
 class Generation(_Frozen):
     """How the models sampled: text sampling settings, image steps, guidance and the size the image
     was generated at before the renderer fitted it to the placement (for a product photo, the
-    inpainting canvas)."""
+    inpainting canvas), and the image pipeline family those settings came from."""
 
     temperature: float
     top_p: float
@@ -48,6 +48,7 @@ class Generation(_Frozen):
     bucket: tuple[int, int] | None
     candidates: int = 1  # best-of-N: copies written per variant (adgen.score.write_best)
     judge: str | None = None  # the encoder that scored and chose the copy; None before scoring existed
+    image_family: str | None = None  # the image pipeline's class, whose defaults gave steps and guidance (adgen.image)
 
 
 class Scores(_Frozen):

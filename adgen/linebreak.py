@@ -58,6 +58,11 @@ def graphemes(text: str) -> list[str]:
     return [text[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
 
 
+def word_boundaries(text: str) -> frozenset[int]:
+    """Indices where a word starts or ends by ICU (UAX #29 with its dictionaries: とても|安い|自転車)."""
+    return frozenset({0} | _boundaries(icu.BreakIterator.createWordInstance(icu.Locale.getRoot()), text))
+
+
 def break_points(text: str) -> list[int]:
     """Indices where a line of `text` may break, by the rules in the module docstring."""
     root = icu.Locale.getRoot()

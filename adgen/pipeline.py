@@ -32,8 +32,6 @@ from adgen.spec import CampaignSpec
 # Model code (torch, transformers, diffusers) is imported inside the functions that run models, so
 # the review, report and export commands start in a fraction of a second.
 
-IMAGE_STEPS, GUIDANCE = 20, 6.0
-
 
 def image_seeds(job: records.Job) -> list[int]:
     return [(job.seed + v) % 2**31 for v in range(job.variants)]
@@ -99,6 +97,7 @@ def drawn_cta(cta: str, language: str) -> str:
 def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
     """Run the models for one job; returns the rest of the job (layout, storage, checks, records) as
     a function, so a runner can do it while the models work on the next job."""
+    from adgen.image import image_settings
     from adgen.score import aim, load_judge, write_best
     from adgen.text import MAX_ROUNDS, TEMPERATURE, TOP_P
 
@@ -136,32 +135,40 @@ def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
     bucket = None
     seeds = used_seeds = image_seeds(job)
     shots: list[Shot | None] = [None] * job.variants
+    settings = negative = None
     # The prompt is kept within the text encoder's limit (CLIP: 77 tokens) and recorded as the model
     # sees it, so the lineage never claims words the model did not read.
     if placement_.image and photo:
-        prompt = fit_prompt(inpaint_model_for(photo[1], ctx).pipe, prompt)
         # The scene is painted around the product, placed where this variant's layout leaves room.
+        inpaint_ref = photo[1]
+        prompt = fit_prompt(inpaint_model_for(inpaint_ref, ctx).pipe, prompt)
+        settings = image_settings(type(inpaint_model_for(inpaint_ref, ctx).pipe).__name__, inpaint_ref["ref"],
+                                  field="models.inpaint")
+        negative = NEGATIVE_IMAGE_PROMPT if settings.negative else None
         layouts = [plan_layout(**_render_args(c.texts, placement_, spec, logo, None, audience.language)) for c in copies]
-        backgrounds, shots = make_scenes(photo, layouts, placement_.image, ctx, prompt=prompt,
-                                         negative=NEGATIVE_IMAGE_PROMPT, seeds=seeds, steps=IMAGE_STEPS,
-                                         guidance=GUIDANCE)
+        backgrounds, shots = make_scenes(photo, layouts, placement_.image, ctx, prompt=prompt, negative=negative,
+                                         seeds=seeds, steps=settings.steps, guidance=settings.guidance)
     elif placement_.image:
         image_model = image_model_for(image_ref, ctx)
         prompt = fit_prompt(image_model.pipe, prompt)
+        settings = image_settings(image_model.family, image_ref["ref"], **spec.image_settings.model_dump())
+        negative = NEGATIVE_IMAGE_PROMPT if settings.negative else None
         bucket = image_model.bucket(placement_.image.width, placement_.image.height)
-        generated = image_model.generate(prompt, negative=NEGATIVE_IMAGE_PROMPT, seeds=seeds, size=bucket,
-                                         steps=IMAGE_STEPS, guidance=GUIDANCE)
+        generated = image_model.generate(prompt, negative=negative, seeds=seeds, size=bucket,
+                                         steps=settings.steps, guidance=settings.guidance)
         backgrounds, used_seeds = generated.images, generated.seeds
 
     lineages = [Lineage(
         campaign=job.campaign_id, job=job.id, variant=v, product=product.name, audience=audience.name,
         placement=placement_.name, registry_version=registry().version, seed=job.seed, image_seed=used_seeds[v],
         image_batch_seeds=seeds,
-        prompt=Prompts(text=text_prompts, image=prompt, negative=NEGATIVE_IMAGE_PROMPT if placement_.image else None),
+        prompt=Prompts(text=text_prompts, image=prompt, negative=negative),
         text_model=ModelUsed(**text_ref), image_model=ModelUsed(**image_ref) if placement_.image else None,
         text_adapter=text_ref.get("adapter"), image_adapter=image_ref.get("adapter") if placement_.image else None,
-        generation=Generation(temperature=TEMPERATURE, top_p=TOP_P, max_rounds=MAX_ROUNDS, image_steps=IMAGE_STEPS,
-                              guidance=GUIDANCE, bucket=shots[v].lineage.canvas if shots[v] else bucket,
+        generation=Generation(temperature=TEMPERATURE, top_p=TOP_P, max_rounds=MAX_ROUNDS,
+                              image_steps=settings.steps if settings else 0, guidance=settings.guidance if settings else 0.0,
+                              image_family=settings.family if settings else None,
+                              bucket=shots[v].lineage.canvas if shots[v] else bucket,
                               candidates=spec.candidates, judge=judge.name),
         logo_key=logo_key, fixes=copy.fixes, adgen_version=__version__, replaces=job.replaces,
         scores=Scores(**scores[v]),

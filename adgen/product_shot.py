@@ -128,7 +128,7 @@ def _cutout(photo: dict, png: bytes) -> Cutout:
 
 
 def make_scenes(stored: tuple[dict, dict, bytes], layouts: list, image: ImageSpec, ctx: Context, *, prompt: str,
-                negative: str, seeds: list[int], steps: int, guidance: float) -> tuple[list[Image.Image], list[Shot]]:
+                negative: str | None, seeds: list[int], steps: int, guidance: float) -> tuple[list[Image.Image], list[Shot]]:
     """One scene per variant around the product (`stored`: what `campaign_product_photo` returns),
     laid out by that variant's layout; returns the scenes and their shots."""
     photo, ref, png = stored

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from adgen import records
 from adgen.context import Context
-from adgen.languages import language_name
+from adgen.languages import language_label
 from adgen.lineage import Lineage
 from adgen.platforms import placement
 from adgen.score import best_per_cell
@@ -99,8 +99,7 @@ def render_report(ctx: Context, campaign_id: str) -> str:
         for audience in spec["audiences"]:
             language = audience.get("language", "en")
             out.append(f"<tr><th class='aud'>{html.escape(audience['name'])}<br><span style='font-weight:400'>"
-                       f"{html.escape(audience['persona'])}<br>{html.escape(language_name(language))} "
-                       f"({html.escape(language)})</span></th>")
+                       f"{html.escape(audience['persona'])}<br>{html.escape(language_label(language))}</span></th>")
             for p in spec["placements"]:
                 out.append("<td><div class='cell'>")
                 for c in best_per_cell(grid[product_name][(audience["name"], p)]):

@@ -134,6 +134,15 @@ class Models(Strict):
                             "local folder or hub id of a sentence-transformers model (a multilingual one for other languages).")
 
 
+class ImageSettings(Strict):
+    """How the image model samples, over its family's defaults (adgen/data/image_families.yaml): set
+    both for a few-step model kept in a local folder (SDXL-Turbo: steps 1, guidance 0)."""
+
+    steps: int | None = Field(None, ge=1, le=150, description="Denoising steps; default: the pipeline family's.")
+    guidance: float | None = Field(None, ge=0, le=30, description="Classifier-free guidance scale (0 or 1: none, "
+                                   "and no negative prompt); default: the pipeline family's.")
+
+
 class Adapters(Strict):
     text: str | None = Field(None, description="Brand LoRA for the text model from the registry: brand/text@vN or brand/text@latest.")
     image: str | None = Field(None, description="Brand LoRA for the image model from the registry: brand/image@vN or brand/image@latest.")
@@ -186,6 +195,8 @@ class CampaignSpec(Strict):
     seed: int = Field(0, ge=0, description="Seed for every random choice; the same spec and seed give the same creatives.")
     models: Models = Models()
     adapters: Adapters = Adapters()
+    image_settings: ImageSettings = Field(ImageSettings(), description="Image steps and guidance over the model "
+                                          "family's defaults.")
     copy_by: Literal["model", "edits"] = Field(
         "model",
         description="'model': the text model writes the copy in each audience's language; 'edits': it writes English "

@@ -2,7 +2,7 @@
 following diffusers' text-to-image LoRA example.
 
 One flow: read the images (center crop, or aspect-ratio buckets), encode them once with the frozen
-VAE, put a LoRA on the UNet's attention (and optionally the text encoder's), train on the noise
+VAE, put a LoRA on the UNet's attention (and optionally the text encoder's; SD 1.x/2.x and SDXL), train on the noise
 prediction loss with seeded noise and timesteps, render the validation prompts every N steps into a
 grid, and save the standard diffusers LoRA file (pytorch_lora_weights.safetensors) that stock
 `pipe.load_lora_weights` loads. Checkpoints make it resumable; `accelerate launch` spreads each
@@ -19,8 +19,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from adgen.image import bucket_for, sample
-from adgen.pipeline import GUIDANCE  # as campaigns render, so validation images show what a campaign will get
+from adgen.image import bucket_for, image_settings, sample
 from adgen.prompts import NEGATIVE_IMAGE_PROMPT
 from finetune import checkpoints
 from finetune.config import ImageConfig
@@ -47,10 +46,13 @@ def _pixels(path: Path, size: tuple[int, int]) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _render(pipe, prompts: list[str], config: ImageConfig, size: tuple[int, int]):
-    """Validation images, made exactly as a campaign makes its images."""
-    return sample(pipe, prompts, negative=NEGATIVE_IMAGE_PROMPT, seeds=[config.seed + i for i in range(len(prompts))],
-                  size=size, steps=config.validation_steps, guidance=GUIDANCE).images
+def _render(pipe, prompts: list[str], config: ImageConfig, size: tuple[int, int], ref: str):
+    """Validation images, made as a campaign makes its images: the family's guidance and negative
+    prompt (adgen.image.image_settings), the recipe's validation steps."""
+    settings = image_settings(type(pipe).__name__, ref, field="--base")
+    return sample(pipe, prompts, negative=NEGATIVE_IMAGE_PROMPT if settings.negative else None,
+                  seeds=[config.seed + i for i in range(len(prompts))], size=size, steps=config.validation_steps,
+                  guidance=settings.guidance).images
 
 
 def train_image(
@@ -71,9 +73,14 @@ def train_image(
     set_seed(config.seed)
     pipe = AutoPipelineForText2Image.from_pretrained(base.path)
     pipe.set_progress_bar_config(disable=True)
-    if "unet" not in pipe.components or pipe.unet.config.addition_embed_type is not None:
-        raise DataError(f"{base.ref}: only Stable Diffusion 1.x/2.x style pipelines (a UNet conditioned on one text "
-                        "encoder) can be trained here; see finetune/recipes/ for SDXL")
+    # SD 1.x/2.x (a UNet conditioned on one text encoder) and SDXL (two encoders, pooled text and
+    # size "time ids" as added conditioning); transformer denoisers (SD3, Flux) are not trained here.
+    sdxl = "unet" in pipe.components and pipe.unet.config.addition_embed_type == "text_time"
+    if "unet" not in pipe.components or not (sdxl or pipe.unet.config.addition_embed_type is None):
+        raise DataError(f"{base.ref}: {type(pipe).__name__} cannot be trained here; only Stable Diffusion 1.x/2.x and "
+                        "SDXL pipelines (a UNet denoiser) can")
+    if sdxl and config.train_text_encoder:
+        raise DataError("train_text_encoder: SDXL's text encoders are not trained here; set it to false")
     unet, vae, text_encoder, tokenizer = pipe.unet, pipe.vae, pipe.text_encoder, pipe.tokenizer
     noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
     for module in (unet, vae, text_encoder):
@@ -99,10 +106,17 @@ def train_image(
     prompts = config.validation_prompts or list(dict.fromkeys(captions))[:4]
     preview_size = (resolution, resolution)
 
-    def encode(texts: list[str]) -> torch.Tensor:
+    def encode(texts: list[str], size: tuple[int, int]) -> tuple[torch.Tensor, dict | None]:
+        """The UNet's text conditioning; for SDXL also its added conditioning: the pooled text and the
+        size "time ids" (original size, crop corner, target size), as SDXL's pipeline sends them."""
+        if sdxl:
+            hidden, _, pooled, _ = pipe.encode_prompt(texts, device=accelerator.device, do_classifier_free_guidance=False)
+            time_ids = torch.tensor([[size[1], size[0], 0, 0, size[1], size[0]]] * len(texts), device=accelerator.device,
+                                    dtype=hidden.dtype)
+            return hidden, {"text_embeds": pooled, "time_ids": time_ids}
         ids = tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
                         return_tensors="pt").input_ids.to(accelerator.device)
-        return text_encoder(ids)[0]
+        return text_encoder(ids)[0], None
 
     set_seed(config.seed)
     unet.add_adapter(LoraConfig(r=config.rank, lora_alpha=config.alpha, init_lora_weights="gaussian",
@@ -127,7 +141,7 @@ def train_image(
         optimizer.load_state_dict(state["optimizer"])
         start_step, losses, shots = state["step"], state["losses"], state["shots"]
     else:
-        shots.append(("step 0", _render(pipe, prompts, config, preview_size)))
+        shots.append(("step 0", _render(pipe, prompts, config, preview_size, base.ref)))
     unet, text_encoder, optimizer = accelerator.prepare(unet, text_encoder, optimizer)
 
     by_bucket: dict[tuple, list[int]] = {}
@@ -148,11 +162,11 @@ def train_image(
         target = noise if noise_scheduler.config.prediction_type == "epsilon" else noise_scheduler.get_velocity(x0, noise, t)
         with accelerator.autocast():
             if config.train_text_encoder:
-                hidden = encode([captions[i] for i in mine])
+                hidden, added = encode([captions[i] for i in mine], bucket_of[mine[0]])
             else:
                 with torch.no_grad():
-                    hidden = encode([captions[i] for i in mine])
-            pred = unet(noisy, t, hidden).sample
+                    hidden, added = encode([captions[i] for i in mine], bucket_of[mine[0]])
+            pred = unet(noisy, t, hidden, added_cond_kwargs=added).sample
         loss = torch.nn.functional.mse_loss(pred.float(), target.float())
         accelerator.backward(loss)
         accelerator.clip_grad_norm_(params, 1.0)
@@ -163,7 +177,7 @@ def train_image(
             progress(step + 1, config.steps, losses[-1])
         done = step + 1
         if config.validation_every and done % config.validation_every == 0 and done < config.steps:
-            shots.append((f"step {done}", _render(pipe, prompts, config, preview_size)))
+            shots.append((f"step {done}", _render(pipe, prompts, config, preview_size, base.ref)))
         if config.checkpoint_every and done % config.checkpoint_every == 0 and done < config.steps and accelerator.is_main_process:
             checkpoints.save(out / "checkpoints" / f"step-{done}", {
                 "unet": get_peft_model_state_dict(accelerator.unwrap_model(unet)),
@@ -172,7 +186,7 @@ def train_image(
                 "config": dataclasses.asdict(config), "data": data.hash,
             })
     seconds = round(time.perf_counter() - began, 1)
-    shots.append((f"step {config.steps}", _render(pipe, prompts, config, preview_size)))
+    shots.append((f"step {config.steps}", _render(pipe, prompts, config, preview_size, base.ref)))
 
     metrics = {
         "images": len(data.examples), "steps": config.steps, "resumed_from": start_step or None, "seconds": seconds,

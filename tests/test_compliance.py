@@ -1,6 +1,17 @@
 """Platform limits and editorial rules, as a reviewer would check them by hand."""
 
-from adgen.compliance import banned_terms_in, check_copy, display_width, lint_text, near_duplicate, shorten
+import pytest
+
+from adgen.compliance import (
+    banned_terms_in,
+    check_copy,
+    display_width,
+    invisible_chars,
+    lint_text,
+    near_duplicate,
+    shorten,
+    strip_invisible,
+)
 from adgen.platforms import placement, registry
 
 GOOGLE = registry().placements["google_rsa"].rules
@@ -89,3 +100,42 @@ def test_display_paths_have_no_spaces():
             "description": ["A smooth cup in seconds.", "Sixteen cups per bottle."], "path1": ["Cold Brew"], "path2": ["Shop-Now"]}
     result = check_copy(copy, p, [])
     assert result["issues"] == ["path1[0]: only letters, digits and hyphens, no spaces"]
+
+
+ZWJ, ZWNJ = "\u200d", "\u200c"
+
+
+@pytest.mark.parametrize("text", [
+    f"सुरक्{ZWJ}षित सफ़र",  # Hindi: क्‍ in its half form
+    f"هر روز راحت{ZWNJ}تر رکاب بزنید",  # Persian: راحت‌تر, one word written in two parts
+    f"ക്ഷ{ZWJ}ണം",  # Malayalam chillu and conjunct forms
+    f"ক্{ZWJ}ষ",  # Bengali
+    f"Coders 👩{ZWJ}💻",  # an emoji sequence
+])
+def test_joiners_inside_words_of_scripts_that_spell_with_them_are_text(text):
+    assert invisible_chars(text) == [] and strip_invisible(text) == text
+    assert lint_text(text, GOOGLE, headline=True) == (["emoji"] if "💻" in text else [])  # a joiner is no emoji
+
+
+@pytest.mark.parametrize("text, hidden", [
+    (f"Che{ZWJ}ap cold brew", "U+200D"), (f"Che{ZWNJ}ap cold brew", "U+200C"),  # inside a Latin word
+    (f"सस्ता {ZWJ}है", "U+200D"), (f"{ZWNJ}می", "U+200C"),  # at a word's edge
+    (f"क{ZWJ}م", "U+200D"),  # between two scripts
+    ("Cold\u200bbrew", "U+200B"), ("\u202ewerb dloc", "U+202E"), ("\u2067cold\u2069", "U+2067"),
+    ("\ufeffcold", "U+FEFF"), ("co\u00adld", "U+00AD"), ("cold\x07", "U+0007"),
+])
+def test_other_invisible_characters_and_stray_joiners_are_refused(text, hidden):
+    assert invisible_chars(text)[:1] == [hidden]
+    assert hidden not in {f"U+{ord(ch):04X}" for ch in strip_invisible(text)}
+
+
+def test_banned_terms_are_found_in_every_script_and_through_joiners():
+    assert banned_terms_in(f"Che{ZWJ}ap cold brew", ["cheap"]) == ["cheap"]
+    assert banned_terms_in(f"Che{ZWNJ}apest cold brew", ["cheap"]) == ["cheap"]
+    assert banned_terms_in("यह साइकिल सस्ता है", ["सस्ता"]) == ["सस्ता"]  # ends on a vowel sign
+    assert banned_terms_in("सस्ताई", ["सस्ता"]) == []  # a longer word
+    assert banned_terms_in(f"सुरक्{ZWJ}षित सफ़र", ["सुरक्षित"]) == ["सुरक्षित"]
+    assert banned_terms_in(f"قیمت ارزان{ZWNJ}تر", ["ارزان\u200cتر"]) == ["ارزان\u200cتر"]
+    assert banned_terms_in("とても安い自転車", ["安い"]) == ["安い"]  # no spaces: ICU's word boundaries
+    assert banned_terms_in("ถูกมากจักรยาน", ["ถูก"]) == ["ถูก"]
+    assert banned_terms_in("安全な自転車", ["安い"]) == []

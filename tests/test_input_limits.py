@@ -175,6 +175,8 @@ def test_edits_are_capped_and_refuse_invisible_characters(two_brands):
     assert long.returncode == 2 and "headline: 61 characters; an edit may have at most 60" in long.stderr, long.stderr
     hidden = adgen("review", "edit", creative, "--field", "headline", "--text", f"Che{ZWSP}ap tea", check=False, env=env)
     assert hidden.returncode == 2 and "invisible or control character (U+200B)" in hidden.stderr, hidden.stderr
+    joined = adgen("review", "edit", creative, "--field", "headline", "--text", "Che\u200dap tea", check=False, env=env)
+    assert joined.returncode == 2 and "invisible or control character (U+200D)" in joined.stderr, joined.stderr
     show = json.loads(adgen("creative", "show", creative, env=env).stdout)
     assert show["status"] == "approved" and ZWSP not in json.dumps(show["copy"], ensure_ascii=False)
 

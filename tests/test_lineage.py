@@ -5,7 +5,7 @@ bucket, steps and guidance alone, even after the code's own defaults change."""
 import yaml
 from typer.testing import CliRunner
 
-from adgen import pipeline, records
+from adgen import image, pipeline, records
 from adgen.context import Context
 from adgen.image import ImageModel
 from adgen.jobs import create_campaign, run_campaign
@@ -45,8 +45,9 @@ def test_rerender_uses_the_recorded_settings_not_the_current_defaults(default_mo
     ctx = Context(Settings())
     row = _campaign(ctx)[-1]
     recorded = Lineage.of(row.lineage)
-    monkeypatch.setattr(pipeline, "IMAGE_STEPS", recorded.generation.image_steps + 3)
-    monkeypatch.setattr(pipeline, "GUIDANCE", recorded.generation.guidance + 2.5)
+    assert recorded.generation.image_family == "StableDiffusionInpaintPipeline"  # the example's product has a photo
+    monkeypatch.setitem(image._families()["pipelines"], recorded.generation.image_family, {
+        "steps": recorded.generation.image_steps + 3, "guidance": recorded.generation.guidance + 2.5, "negative": True})
     monkeypatch.setattr(pipeline, "NEGATIVE_IMAGE_PROMPT", "a different negative prompt")
     monkeypatch.setattr(ImageModel, "bucket", lambda self, width, height: (64, 64))
     out = tmp_path / "again.png"

@@ -1,7 +1,8 @@
 """Creatives in the audience's language: right-to-left layouts for Arabic and Hebrew (on the layout
 plan, as tests/test_render.py checks boxes), the call to action drawn in the audience's language,
 every glyph of a CJK product name drawn from a font that has it, the default model's language
-refusal, and review edits in Japanese, Arabic and Hindi through the real command line."""
+refusal, and review edits in Japanese, Arabic, Hindi and Persian (with the joiners their spelling
+needs) through the real command line."""
 
 import json
 
@@ -16,9 +17,11 @@ from adgen.fonts import charmap
 from adgen.layout import plan_layout
 from adgen.platforms import placement
 from adgen.render import render_creative
+from adgen.report import render_report
 from adgen.settings import Settings
+from adgen.spec import SpecError, load_spec, parse_spec
 from adgen.typeset import Setting
-from tests.conftest import MODELS, adgen
+from tests.conftest import MODELS, REPO, adgen
 
 COLORS = ["#3B2A20", "#F2E8DC", "#C8553D"]
 ARABIC = "دراجة 風 Trail الكهربائية لكل يوم"
@@ -132,12 +135,16 @@ EDITS = {
            "description": "軽くて長く走れる電動自転車"},
     "ar": {"headline": "風 Trail E-Bike لكل يوم", "primary_text": "مع 風 Trail E-Bike يصبح الطريق إلى العمل أسهل وأخف كل صباح.",
            "description": "دراجة كهربائية خفيفة"},
-    "hi": {"headline": "風 Trail E-Bike, रोज़ सफ़र", "primary_text": "風 Trail E-Bike के साथ हर सुबह दफ़्तर का सफ़र आसान और हल्का।",
+    "hi": {"headline": "सुरक्\u200dषित सफ़र, हर दिन",  # ZERO WIDTH JOINER: क्‍ in its half form
+           "primary_text": "風 Trail E-Bike के साथ हर सुबह दफ़्तर का सफ़र आसान और हल्का।",
            "description": "हल्की इलेक्ट्रिक साइकिल"},
+    "fa": {"headline": "هر روز راحت\u200cتر رکاب بزنید",  # with a ZERO WIDTH NON-JOINER: راحت‌تر
+           "primary_text": "با 風 Trail E-Bike مسیر هر صبح تا محل کار آسان\u200cتر و سبک\u200cتر می\u200cشود.",
+           "description": "دوچرخه\u200cی برقی سبک"},
 }
 
 
-def test_review_edit_in_japanese_arabic_and_hindi_renders_and_passes_checks(tmp_path):
+def test_review_edit_in_japanese_arabic_hindi_and_persian_renders_and_passes_checks(tmp_path):
     spec = {**SPEC, "copy_by": "edits",
             "audiences": [{"name": lang, "persona": "City commuters.", "language": lang} for lang in EDITS]}
     path = tmp_path / "spec.yaml"
@@ -150,7 +157,7 @@ def test_review_edit_in_japanese_arabic_and_hindi_renders_and_passes_checks(tmp_
     entries = json.loads((bundle / "creatives.json").read_text())
     for entry in entries:  # the default model's English drafts fail the language check until edited
         assert any(f"not in {name}" in issue for issue in entry["compliance"]["issues"]
-                   for name in ("Japanese", "Arabic", "Hindi")), entry["compliance"]
+                   for name in ("Japanese", "Arabic", "Hindi", "Persian")), entry["compliance"]
         for field, text in EDITS[entry["audience"]].items():
             result = adgen("review", "edit", entry["id"], "--field", field, "--text", text, env=env)
         assert "fails checks" not in result.stdout, result.stdout  # once every written field is in the language
@@ -169,13 +176,16 @@ def test_review_edit_in_japanese_arabic_and_hindi_renders_and_passes_checks(tmp_
     approved = tmp_path / "approved"  # the export checks the approved copy again, in its language
     adgen("campaign", "export", campaign, "--out", str(approved), env=env)
     assert len(json.loads((approved / "creatives.json").read_text())) == len(EDITS)
+    report = render_report(Context(Settings(home=home)), campaign)  # each audience's language, each text's direction
+    for label in ("Japanese (ja)", "Arabic (ar)", "Hindi (hi)", "Persian (fa)"):
+        assert label in report
+    assert f"<span lang='fa' dir='auto'>{EDITS['fa']['headline']}</span>" in report
 
 
 def test_brand_fonts_are_checked_on_load_and_drawn_first(tmp_path):
     import shutil
 
     from adgen.fonts import FONT_DIR
-    from adgen.spec import SpecError, parse_spec
 
     own = tmp_path / "TrailArabic-Bold.ttf"
     shutil.copy(FONT_DIR / "NotoSansArabic-Bold.ttf", own)
@@ -191,3 +201,56 @@ def test_brand_fonts_are_checked_on_load_and_drawn_first(tmp_path):
         (tmp_path / "spec.yaml").write_text("not a font")
         with pytest.raises(SpecError, match=message.replace("[", r"\[").replace(".", r"\.")):
             parse_spec({**SPEC, "brand": {**SPEC["brand"], "fonts": fonts}}, base_dir=tmp_path)
+
+
+def test_the_multilingual_examples_copy_passes_every_check_in_its_language():
+    """examples/multilingual.py writes examples/multilingual-copy.yaml over the default's drafts:
+    every written field of every non-English cell is there and passes its checks in the audience's
+    language, so the example's report shows Japanese, Arabic and Hindi creatives that pass."""
+    spec = load_spec(REPO / "examples" / "multilingual.yaml")
+    copy = yaml.safe_load((REPO / "examples" / "multilingual-copy.yaml").read_text(encoding="utf-8"))
+    languages = {a.name: a.language for a in spec.audiences if a.language != "en"}
+    assert {languages[a] for a in copy} == {"ja", "ar", "hi"} and set(copy) == set(languages)
+    product = spec.products[0].name
+    for audience, cells in copy.items():
+        assert set(cells) == set(spec.placements)
+        for name, texts in cells.items():
+            place = placement(name)
+            assert set(texts) == {n for n, f in place.fields.items() if f.written}, (audience, name)
+            for field, text in texts.items():
+                issues = check_text(text, place.fields[field], place, spec.brand.banned_terms, spec.brand.name,
+                                    language=languages[audience], keep=(product,))
+                assert issues == [], (audience, name, field, issues)
+            assert _plan(1080, 1080, texts["headline"], languages[audience]).headline_lines  # drawable
+
+
+def test_copy_in_the_wrong_language_is_written_again_then_dropped_never_accepted(default_models):
+    """The tiny default writes English: for a Japanese audience every text fails the language check,
+    is asked for again in each round, and is dropped at the end, never shortened or accepted."""
+    import torch
+
+    from adgen.text import MAX_ROUNDS, TextModel, write_copy
+
+    spec = load_spec(REPO / "examples" / "multilingual.yaml")
+    tokyo = next(a for a in spec.audiences if a.language == "ja")
+    model = TextModel(str(default_models["text"]), torch.device("cpu"), torch.float32)
+    calls = []
+    complete = model.complete
+    model.complete = lambda batch, **kw: calls.append(len(batch)) or complete(batch, **kw)
+    place = placement("meta_feed")
+    [copy] = write_copy(model, brand=spec.brand, product=spec.products[0], audience=tokyo, placement=place,
+                        variants=1, seed=3)
+    written = [n for n, f in place.fields.items() if f.written]
+    assert len(calls) == MAX_ROUNDS and calls[-1] == calls[0] == sum(place.fields[n].generate for n in written)
+    assert not any(copy.texts.get(n) for n in written)  # no English text was accepted for the Japanese cell
+    assert {f["action"] for f in copy.fixes} == {"dropped"}
+    assert all("not in Japanese" in f["reason"] for f in copy.fixes)
+
+
+def test_a_spec_keeps_the_joiners_persian_and_hindi_spell_with_and_refuses_one_in_a_latin_word():
+    persona = "دوچرخه\u200cسوارهای تهران که می\u200cخواهند زودتر برسند"  # Persian, with ZWNJ
+    spec = parse_spec({**SPEC, "audiences": [{"name": "tehran", "persona": persona, "language": "fa"},
+                                             {"name": "delhi", "persona": "सुरक्\u200dषित सफ़र", "language": "hi"}]})
+    assert spec.audiences[0].persona == persona and "\u200d" in spec.audiences[1].persona
+    with pytest.raises(SpecError, match=r"brand\.voice: holds an invisible or control character \(U\+200D\)"):
+        parse_spec({**SPEC, "brand": {**SPEC["brand"], "voice": "Che\u200dap and cheerful"}})

@@ -19,8 +19,9 @@ SAMPLES = {
     "zh-Hant": "城市通勤，從此輕鬆：試騎 Trail E-Bike",
     "ko": "도시를 위한 전기 자전거, 지금 타보세요",
     "ar": "اكتشف دراجة Trail E-Bike الكهربائية اليوم",
+    "fa": "با Trail E-Bike هر روز راحت\u200cتر رکاب بزنید",  # ZWNJ: راحت‌تر is one word in two parts
     "he": "גלו את Trail E-Bike החשמלית עוד היום",
-    "hi": "शहर के लिए इलेक्ट्रिक साइकिल: क्षमता और स्पीड",
+    "hi": "शहर के लिए इलेक्ट्रिक साइकिल: क्षमता और सुरक्\u200dषित स्पीड",  # ZWJ: क्‍ in its half form
     "th": "จักรยานไฟฟ้าสำหรับเมือง ลองขี่วันนี้",
     "ru": "Электровелосипед для города",
     "el": "Ηλεκτρικό ποδήλατο για την πόλη",
@@ -59,6 +60,7 @@ def test_each_script_gets_its_own_face():
     assert "Noto Sans CJK SC Bold" in faces["zh-Hans"] and "Noto Sans CJK TC Bold" in faces["zh-Hant"]
     assert faces["ko"] == {"Noto Sans CJK KR Bold"}
     assert "Noto Sans Arabic Bold" in faces["ar"] and "Noto Sans Hebrew Bold" in faces["he"]
+    assert "Noto Sans Arabic Bold" in faces["fa"]
     assert faces["hi"] == {"Noto Sans Devanagari Bold"} and faces["th"] == {"Noto Sans Thai Bold"}
     assert faces["ru"] == faces["el"] == faces["en"] == {"DejaVu Sans Bold"}
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+import yaml
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
@@ -104,16 +105,17 @@ def test_create_generate_review_and_export(alice, made, tmp_path):
     progress, pictures = made["view"][0], made["view"][1]
     assert "2 of 2 jobs finished" in progress and "done" in progress
     captions = sorted(p["caption"] for p in pictures)
-    assert captions[0].startswith("busy-parents · Google responsive search ad · pending")
+    assert captions[0].startswith("busy-parents · English (en) · Google responsive search ad · pending")
     assert "Meta feed" in captions[1]
     feed_pic = next(p for p in pictures if "Meta feed" in p["caption"])
     with Image.open(feed_pic["image"]) as im:
         assert im.size == (1080, 1080)  # the finished creative at the placement's size, not a thumbnail
 
     feed, search = made["ids"]
-    image, head, copy_md, lineage, history, _field, badges = alice.predict(feed, api_name="/creative")
+    image, head, copy_md, lineage, history, _field, badges, edit_box = alice.predict(feed, api_name="/creative")
     lineage = json.loads(lineage)
-    assert "meta_feed" in head and "pending" in head and "headline" in copy_md
+    assert "meta_feed" in head and "English (en)" in head and "pending" in head and "headline" in copy_md
+    assert edit_box["rtl"] is False
     assert "badge" in badges and lineage["seed"] and lineage["text_model"]["hash"]
     # the uploaded photo, cut out by its own alpha channel, is the product in the picture
     photo = lineage["product_photo"]
@@ -121,7 +123,7 @@ def test_create_generate_review_and_export(alice, made, tmp_path):
 
     # an edit that breaks a rule is re-rendered, re-checked and cannot be approved
     alice.predict(feed, "headline", 0, "CHEAP cold brew for everyone", api_name="/edit")
-    _, head, copy_md, _, history, _, badges = alice.predict(feed, api_name="/creative")
+    _, head, copy_md, _, history, _, badges, _ = alice.predict(feed, api_name="/creative")
     assert "banned term" in badges and "CHEAP cold brew" in copy_md and history[-1]["action"] == "edit"
     with pytest.raises(AppError, match="fails its checks"):
         alice.predict(feed, api_name="/approve")
@@ -135,7 +137,7 @@ def test_create_generate_review_and_export(alice, made, tmp_path):
     new = f"{made['campaign']}-002-0"
     lineage = json.loads(alice.predict(new, api_name="/creative")[3])
     assert lineage["replaces"] == search and lineage["seed"] == 4242
-    _, head, _, _, history, _, _ = alice.predict(search, api_name="/creative")
+    _, head, _, _, history, _, _, _ = alice.predict(search, api_name="/creative")
     assert "rejected" in head and "regenerated with seed 4242" in history[-1]["reason"]
     rejected = alice.predict(made["campaign"], "all", "all", "rejected", "id", 0, api_name="/campaign")[1]
     assert len(rejected) == 1 and len(view[1]) == 3
@@ -183,7 +185,7 @@ def test_gallery_sorts_and_filters_by_score_and_a_swap_needs_a_new_approval(alic
     after = alice.predict(feed, api_name="/creative")
     assert "pending" in after[1] and after[2] != before[2] and after[4][-1]["action"] == "swap"
     # the copy swapped out is now the alternative it came from
-    old_headline = re.search(r"\*\*headline\*\*: ([^\n·]+)", before[2]).group(1).strip()
+    old_headline = re.search(r"\*\*headline\*\*: <span[^>]*>([^<]+)", before[2]).group(1).strip()
     assert old_headline in alice.predict(feed, api_name="/alternatives")[1].split("\n")[0]
     with pytest.raises(AppError, match="alternatives; alternative must be"):
         alice.predict(feed, 999, api_name="/swap")
@@ -360,3 +362,31 @@ def test_a_product_photo_that_cannot_be_used_is_refused_naming_the_file(bob, tmp
         bob.predict(bid, "oolong", products, AUDIENCES, ["meta_feed"], 1, 0, "", "", [handle_file(str(ESPRESSO))],
                     api_name="/create_campaign")
     _unchanged(bob, bid, kit, campaigns)
+
+
+def test_the_review_tab_names_each_audiences_language_and_sets_right_to_left_copy(bob, tmp_path):
+    """A spec uploaded with an Arabic and a Japanese audience (copy through edits): the job table,
+    the captions, the audience filter and the creative's heading say each audience's language; the
+    Arabic creative's copy, card and edit box read from the right, the Japanese one's from the left."""
+    spec = {"campaign": "tea-in-two-languages", "brand": {"name": "Contoso Tea"}, "copy_by": "edits",
+            "products": [{"name": "Jasmine Tea", "description": "Loose-leaf jasmine green tea.",
+                          "benefits": ["fragrant"], "url": "https://example.com/jasmine"}],
+            "audiences": [{"name": "cairo", "persona": "Tea lovers in Cairo.", "language": "ar"},
+                          {"name": "tokyo", "persona": "Tea lovers in Tokyo.", "language": "ja"}],
+            "placements": ["google_rsa"], "variants": 1}
+    path = tmp_path / "two-languages.yaml"
+    path.write_text(yaml.safe_dump(spec, allow_unicode=True))
+    cid = bob.predict(brand_id(bob), handle_file(str(path)), api_name="/upload_spec")[0]["value"]
+    progress, pictures, audiences = (wait_until_made(bob, cid, 2)[i] for i in (0, 1, 2))
+    assert "cairo · Arabic (ar)" in progress and "tokyo · Japanese (ja)" in progress
+    assert ["cairo · Arabic (ar)", "cairo"] in audiences["choices"]
+    captions = {p["caption"].split(" · ")[0]: p for p in pictures}
+    assert captions["cairo"]["caption"].startswith("cairo · Arabic (ar) · Google responsive search ad")
+    for audience, label, rtl in (("cairo", "Arabic (ar)", True), ("tokyo", "Japanese (ja)", False)):
+        creative = next(f"{cid}-{i:03d}-0" for i in range(2) if audience in bob.predict(f"{cid}-{i:03d}-0", api_name="/creative")[1])
+        detail = bob.predict(creative, api_name="/creative")
+        assert f"· {audience} · {label} ·" in detail[1] and f"lang='{label[-3:-1]}' dir='auto'" in detail[2]
+        assert detail[7]["rtl"] is rtl  # the edit box types right to left for Arabic
+        with Image.open(captions[audience]["image"]) as card:  # the search ad's card, set from its reading side
+            ink = Image.eval(card.convert("L").crop((0, 20, 600, 56)), lambda v: 255 if v < 200 else 0).getbbox()
+        assert (ink[2] > 560 and ink[0] > 40) if rtl else (ink[0] < 30), (audience, ink)

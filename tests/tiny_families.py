@@ -123,3 +123,81 @@ def _say(model, tokenizer, text: str) -> None:
     head.zero_()
     for current, following in zip(chain, chain[1:], strict=False):
         head[following] = 40 * embed[current] / embed[current].norm() / embed.shape[1] ** 0.5
+
+
+def _clip_encoders(tokenizer, *, hidden: int, projection: int, count: int, with_projection: tuple[bool, ...]):
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    config = CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=37, num_hidden_layers=2,
+                            num_attention_heads=4, max_position_embeddings=77, projection_dim=projection,
+                            bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_act="gelu")
+    return [(CLIPTextModelWithProjection if with_projection[i] else CLIPTextModel)(config) for i in range(count)]
+
+
+def _t5() -> dict:
+    """A tiny T5 encoder and its unigram tokenizer (a piece per word of TEXTS, then single characters)."""
+    from transformers import T5Config, T5EncoderModel, T5Tokenizer
+
+    words = sorted({w for t in TEXTS for w in t.replace(",", " ").replace(".", " ").split()})
+    vocab = ([("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)] + [("\u2581" + w, -1.0) for w in words]
+             + [(c, -5.0) for c in sorted(set("".join(TEXTS)))])
+    tokenizer = T5Tokenizer(vocab=vocab, extra_ids=0)
+    encoder = T5EncoderModel(T5Config(vocab_size=len(tokenizer), d_model=32, d_ff=37, d_kv=8, num_layers=1, num_heads=4,
+                                      pad_token_id=0, eos_token_id=1))
+    return {"text_encoder_3": encoder, "tokenizer_3": tokenizer}
+
+
+def build_image_pipeline(name: str, out: Path) -> Path:
+    """A tiny pipeline of image family `name` saved in the diffusers format in `out`: "sdxl"
+    (StableDiffusionXLPipeline: two CLIP text encoders, text-and-time added conditioning),
+    "sdxl-turbo" (the same classes with SDXL-Turbo's scheduler: Euler ancestral, trailing
+    timesteps) or "sd3" (StableDiffusion3Pipeline: SD3Transformer2DModel, two CLIP encoders and a T5
+    encoder with a unigram tokenizer made here, flow-matching scheduler). Configs follow diffusers' own pipeline tests."""
+    from diffusers import (
+        AutoencoderKL,
+        EulerAncestralDiscreteScheduler,
+        EulerDiscreteScheduler,
+        FlowMatchEulerDiscreteScheduler,
+        SD3Transformer2DModel,
+        StableDiffusion3Pipeline,
+        StableDiffusionXLPipeline,
+        UNet2DConditionModel,
+    )
+
+    from adgen.build_defaults import _clip_tokenizer
+
+    torch.manual_seed(0)
+    tokenizer = _clip_tokenizer(TEXTS * 4)
+    if name == "sd3":
+        encoders = _clip_encoders(tokenizer, hidden=32, projection=32, count=2, with_projection=(True, True))
+        pipe = StableDiffusion3Pipeline(
+            transformer=SD3Transformer2DModel(
+                sample_size=32, patch_size=1, in_channels=4, num_layers=1, attention_head_dim=8, num_attention_heads=4,
+                caption_projection_dim=32, joint_attention_dim=32, pooled_projection_dim=64, out_channels=4),
+            vae=AutoencoderKL(sample_size=32, in_channels=3, out_channels=3, block_out_channels=(4,), layers_per_block=1,
+                              latent_channels=4, norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False,
+                              shift_factor=0.0609, scaling_factor=1.5035),
+            scheduler=FlowMatchEulerDiscreteScheduler(), text_encoder=encoders[0], tokenizer=tokenizer,
+            text_encoder_2=encoders[1], tokenizer_2=tokenizer, **_t5(),
+        )
+    else:
+        encoders = _clip_encoders(tokenizer, hidden=32, projection=32, count=2, with_projection=(False, True))
+        scheduler = (EulerAncestralDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                                     timestep_spacing="trailing") if name == "sdxl-turbo" else
+                     EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                            steps_offset=1, timestep_spacing="leading"))
+        pipe = StableDiffusionXLPipeline(
+            unet=UNet2DConditionModel(
+                block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
+                down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+                attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
+                addition_time_embed_dim=8, transformer_layers_per_block=(1, 1),
+                projection_class_embeddings_input_dim=6 * 8 + 32, cross_attention_dim=64, norm_num_groups=1),
+            vae=AutoencoderKL(block_out_channels=[32, 64], in_channels=3, out_channels=3, latent_channels=4,
+                              down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
+                              sample_size=64, norm_num_groups=1),
+            scheduler=scheduler, text_encoder=encoders[0], tokenizer=tokenizer, text_encoder_2=encoders[1],
+            tokenizer_2=tokenizer, force_zeros_for_empty_prompt=name == "sdxl-turbo",
+        )
+    pipe.save_pretrained(out)
+    return out

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageColor, ImageDraw, ImageFont
 from pydantic import ValidationError
 from sqlalchemy import select
 
@@ -25,10 +25,14 @@ from adgen import records
 from adgen.accounts import brand_of, brands_of, campaign_of, campaigns_of, creative_of
 from adgen.context import Context
 from adgen.export import export_campaign
+from adgen.fonts import FontError
 from adgen.jobs import create_campaign, logo_problem, regenerate
+from adgen.languages import direction, language_label
+from adgen.linebreak import graphemes
 from adgen.platforms import placement, registry
 from adgen.review import alternatives, approve, edit, reject, swap
 from adgen.score import overall
+from adgen.scripts import draw_line, measure
 from adgen.spec import DEFAULT_COLORS, Brand, SpecError, parse_spec
 from adgen.typeset import FONT_PATH
 from ui import photos as product_photos
@@ -258,21 +262,36 @@ class CreativeView:
     caption: str
 
 
-def _text_card(copy: dict) -> Image.Image:
-    """A picture of a text-only creative (a search ad) so it sits in the gallery beside the others."""
+def _fit(text: str, size: int, language: str, width: int) -> str:
+    """text cut at the last grapheme that fits `width` pixels (a card shows the start of each text)."""
+    clusters = graphemes(text)
+    while len(clusters) > 1 and measure("".join(clusters), size, language=language) > width:
+        clusters.pop()
+    return "".join(clusters)
+
+
+def _text_card(copy: dict, language: str = "en") -> Image.Image:
+    """A picture of a text-only creative (a search ad) so it sits in the gallery beside the others,
+    its texts set in the audience's language as creatives are (from the right for Arabic, Hebrew)."""
     im = Image.new("RGB", (600, 314), "#FFFFFF")
     draw = ImageDraw.Draw(im)
+    x, anchor = (576, "rs") if direction(language) == "rtl" else (24, "ls")
     y = 24
     for field, size, color in (("headline", 22, "#1A0DAB"), ("description", 16, "#333333")):
         for text in copy.get(field, [])[:3]:
-            draw.text((24, y), text[:48], fill=color, font=ImageFont.truetype(str(FONT_PATH), size))
+            try:
+                draw_line(draw, (x, y + size), _fit(text, size, language, 552), size, fill=ImageColor.getrgb(color),
+                          anchor=anchor, language=language)
+            except FontError:  # a character no bundled font has: the card says so rather than draw a box
+                draw.text((x, y + size), f"this {field} has a character no bundled font can draw", fill="#9B2C1F",
+                          font=ImageFont.truetype(str(FONT_PATH), 14), anchor=anchor)
             y += size + 10
         y += 10
     draw.text((24, 280), "Search ad (text only)", fill="#777777", font=ImageFont.truetype(str(FONT_PATH), 14))
     return im
 
 
-def _picture(ctx: Context, c: records.Creative, folder: Path) -> str:
+def _picture(ctx: Context, c: records.Creative, folder: Path, language: str = "en") -> str:
     """What the gallery shows, as a file or URL. Local storage: the stored PNG copied once per
     version into the server's picture folder (never re-encoded on each poll; Gradio serves its
     own cached copy, so no storage path is ever served). S3: a presigned URL valid for ten minutes."""
@@ -284,7 +303,7 @@ def _picture(ctx: Context, c: records.Creative, folder: Path) -> str:
             data = ctx.storage.get(c.image_key)
         else:
             buf = io.BytesIO()
-            _text_card(c.copy).save(buf, format="PNG")
+            _text_card(c.copy, language).save(buf, format="PNG")
             data = buf.getvalue()
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".part")  # two polls at once never share a half file
         try:
@@ -320,12 +339,19 @@ def campaign_state(ctx: Context, user: str, campaign_id: str) -> dict:
     """Progress per job and the campaign's creatives (records only, no pictures yet)."""
     with ctx.db() as s:
         campaign = campaign_of(s, user, campaign_id)
+        languages = _languages(campaign)
         jobs = [{"id": j.id, "product": j.product, "audience": j.audience, "placement": j.placement,
-                 "status": j.status, "error": j.error, "replaces": j.replaces} for j in campaign.jobs]
+                 "language": languages.get(j.audience, "en"), "status": j.status, "error": j.error,
+                 "replaces": j.replaces} for j in campaign.jobs]
         query = select(records.Creative).where(records.Creative.campaign_id == campaign_id).order_by(records.Creative.id)
         creatives = list(s.scalars(query))
         return {"id": campaign.id, "name": campaign.name, "status": campaign.status, "jobs": jobs,
-                "creatives": creatives}
+                "creatives": creatives, "languages": languages}
+
+
+def _languages(campaign: records.Campaign) -> dict[str, str]:
+    """Each audience's BCP 47 language, from the stored (validated) spec."""
+    return {a["name"]: a.get("language", "en") for a in campaign.spec["audiences"]}
 
 
 SORTS = ("id", "score")  # gallery order: as made, or best score first
@@ -349,20 +375,24 @@ def gallery(ctx: Context, state: dict, audience: str, placement_name: str, statu
             continue
         badge = "passes checks" if c.compliance["ok"] else "fails checks"
         score = f" · score {c.scores['overall']}" if c.scores else ""
-        views.append(CreativeView(c.id, c.status, _picture(ctx, c, folder),
-                                  f"{c.audience} · {placement(c.placement).label} · {c.status} · {badge}{score}"))
+        language = state["languages"].get(c.audience, "en")
+        views.append(CreativeView(c.id, c.status, _picture(ctx, c, folder, language),
+                                  f"{c.audience} · {language_label(language)} · {placement(c.placement).label} · "
+                                  f"{c.status} · {badge}{score}"))
     return views
 
 
 def creative_detail(ctx: Context, user: str, creative_id: str, folder: Path) -> dict:
     with ctx.db() as s:
         c = creative_of(s, user, creative_id)
+        language = _languages(s.get(records.Campaign, c.campaign_id)).get(c.audience, "en")
         reviews = s.scalars(select(records.Review).where(records.Review.creative_id == c.id).order_by(records.Review.id))
         history = [{"action": r.action, "reviewer": r.reviewer, "reason": r.reason, "at": f"{r.created_at:%Y-%m-%d %H:%M}"}
                    for r in reviews]
         return {"id": c.id, "campaign_id": c.campaign_id, "status": c.status, "product": c.product,
-                "audience": c.audience, "placement": c.placement, "copy": c.copy, "compliance": c.compliance,
-                "scores": c.scores, "lineage": c.lineage, "reviews": history, "image": _picture(ctx, c, folder),
+                "audience": c.audience, "language": language, "direction": direction(language),
+                "placement": c.placement, "copy": c.copy, "compliance": c.compliance,
+                "scores": c.scores, "lineage": c.lineage, "reviews": history, "image": _picture(ctx, c, folder, language),
                 "fields": [n for n, f in placement(c.placement).fields.items() if f.written]}
 
 

@@ -24,6 +24,7 @@ from adgen.accounts import AccessError, SignInLimiter  # noqa: E402
 from adgen.context import Context  # noqa: E402
 from adgen.export import ExportError  # noqa: E402
 from adgen.jobs import MAX_LOGO_BYTES  # noqa: E402
+from adgen.languages import language_label  # noqa: E402
 from adgen.models import ModelError  # noqa: E402
 from adgen.review import ReviewError  # noqa: E402
 from adgen.settings import Settings  # noqa: E402
@@ -90,7 +91,8 @@ def _progress_html(state: dict) -> str:
     done = sum(j["status"] in ("done", "failed") for j in jobs)
     made = len(state["creatives"])
     rows = "".join(
-        f"<tr><td>{html.escape(j['product'])}</td><td>{html.escape(j['audience'])}</td><td>{html.escape(j['placement'])}</td>"
+        f"<tr><td>{html.escape(j['product'])}</td><td>{html.escape(j['audience'])} · {html.escape(language_label(j['language']))}"
+        f"</td><td>{html.escape(j['placement'])}</td>"
         f"<td>{j['status']}{' (regenerating ' + html.escape(j['replaces']) + ')' if j['replaces'] else ''}"
         f"{': ' + html.escape(j['error']) if j['error'] else ''}</td></tr>"
         for j in jobs
@@ -108,6 +110,13 @@ def _score_line(scores: dict | None) -> str:
     parts = " · ".join(f"{k} {v:g}" for k, v in scores["components"].items())
     flags = "".join(f"  \n⚠ {html.escape(leak)}" for leak in scores["role_leaks"])
     return f"  \nscore **{scores['overall']}**/100: {parts}{flags}"
+
+
+def _texts(texts: list[str], language: str | None = None) -> str:
+    """Texts for a Markdown view, each set in its own direction (dir=auto: Arabic and Hebrew read
+    from the right, a Latin name inside them from the left)."""
+    lang = f" lang='{html.escape(language)}'" if language else ""
+    return " · ".join(f"<span{lang} dir='auto'>{html.escape(t)}</span>" for t in texts)
 
 
 def _swatches(colors: list[str]) -> str:
@@ -167,25 +176,27 @@ def build_app(settings: Settings) -> gr.Blocks:
         state = actions.campaign_state(ctx, user, campaign_id)
         views = actions.gallery(ctx, state, audience, placement_name, status, picture_folder, sort, min_score)
         running = any(j["status"] in ("pending", "running") for j in state["jobs"])
-        audiences = ["all"] + sorted({j["audience"] for j in state["jobs"]})
+        audiences = [("all", "all")] + sorted({(f"{j['audience']} · {language_label(j['language'])}", j["audience"])
+                                               for j in state["jobs"]})
         names = ["all"] + sorted({j["placement"] for j in state["jobs"]})
         return (_progress_html(state), [(v.image, v.caption) for v in views], [v.id for v in views],
                 gr.Dropdown(choices=audiences), gr.Dropdown(choices=names), gr.Timer(active=running))
 
     def detail(user, creative_id):
         if not creative_id:
-            return [], "", "", "", [], gr.Dropdown(choices=[]), ""
+            return [], "", "", "", [], gr.Dropdown(choices=[]), "", gr.Textbox(rtl=False)
         d = actions.creative_detail(ctx, user, creative_id, picture_folder)
-        copy_md = "\n".join(f"- **{k}**: " + " · ".join(html.escape(t) for t in v) for k, v in d["copy"].items())
-        head = (f"**{d['id']}**: {d['product']} · {d['audience']} · {d['placement']} · "
+        copy_md = "\n".join(f"- **{k}**: " + _texts(v, d["language"]) for k, v in d["copy"].items())
+        head = (f"**{d['id']}**: {d['product']} · {d['audience']} · {language_label(d['language'])} · {d['placement']} · "
                 f"status **{d['status']}**") + _score_line(d["scores"])
         return ([(d["image"], d["id"])], head, copy_md, json.dumps(d["lineage"], indent=2, ensure_ascii=False), d["reviews"],
-                gr.Dropdown(choices=d["fields"], value=d["fields"][0] if d["fields"] else None), _badges(d["compliance"]))
+                gr.Dropdown(choices=d["fields"], value=d["fields"][0] if d["fields"] else None), _badges(d["compliance"]),
+                gr.Textbox(rtl=d["direction"] == "rtl"))  # an edit is typed in the audience's direction
 
     def show_alternatives(user, creative_id):
         alts = actions.creative_alternatives(ctx, user, creative_id) if creative_id else []
         choices = [(f"{i}: score {a['scores']['overall']}", i) for i, a in enumerate(alts)]
-        lines = [f"{i}. **{a['scores']['overall']}**: " + " · ".join(html.escape(t) for ts in a["copy"].values() for t in ts)
+        lines = [f"{i}. **{a['scores']['overall']}**: " + _texts([t for ts in a["copy"].values() for t in ts])
                  for i, a in enumerate(alts)]
         return gr.Dropdown(choices=choices, value=None), "\n".join(lines) or "No alternatives (one candidate was written)."
 
@@ -344,7 +355,7 @@ def build_app(settings: Settings) -> gr.Blocks:
         # ----- events: every endpoint that takes an id is named, so it can be tested -----
         filters = [campaign, audience, placement_f, status, sort, min_score]
         gallery_out = [progress, pictures, ids, audience, placement_f, timer]
-        detail_out = [picture, head, copy_view, lineage, history, field, badges]
+        detail_out = [picture, head, copy_view, lineage, history, field, badges, new_text]
 
         app.load(handler(load), None, [who, brand, campaign], api_name="whoami")
         brand.change(handler(show_brand), brand, [voice, banned, colors, swatches, logo_now], api_name="brand_kit")
