@@ -4,7 +4,9 @@ The pipeline (local folder or hub id) loads once per process with `from_pretrain
 images come from one batched call at the model's native resolution, in the aspect-ratio bucket
 nearest the placement; the renderer then fits them to the placement's exact pixels. How many steps,
 what guidance and whether a negative prompt is sent depend on the pipeline's family
-(data/image_families.yaml, keyed by pipeline class), unless the campaign says otherwise.
+(data/image_families.yaml, keyed by pipeline class), unless the campaign says otherwise. An image the
+pipeline's own safety checker flags is never used: that one is made again with a new seed, and
+after `MAX_ATTEMPTS` flagged images the job fails with the reason (`adgen.scene.SceneError`).
 """
 
 import json
@@ -20,10 +22,21 @@ import yaml
 from PIL import Image
 
 from adgen.models import LoadedAdapters, ModelError
+from adgen.scene import SEED_STEP, SceneError
 
 # Brand adapters kept loaded on the resident pipeline. diffusers' set_adapters slows as more adapters
 # are loaded, so the least recently used one is deleted beyond this.
 MAX_ADAPTERS = 4
+MAX_ATTEMPTS = 3  # images made per seed before a flagged one fails the job
+
+
+@dataclass(frozen=True)
+class Generated:
+    """A batch's images and the seed each was made with: its own seed, or, when the safety checker
+    flagged that image, seed + attempt * SEED_STEP of the attempt that passed."""
+
+    images: list[Image.Image]
+    seeds: list[int]
 
 
 def bucket_for(native: int, width: int, height: int) -> tuple[int, int]:
@@ -120,18 +133,35 @@ class ImageModel:
     @torch.inference_mode()
     def generate(
         self, prompt: str, *, negative: str | None, seeds: list[int], size: tuple[int, int], steps: int, guidance: float
-    ) -> list[Image.Image]:
-        """One batched call: an image per seed, at `size` (a bucket from `bucket`)."""
+    ) -> Generated:
+        """One batched call: an image per seed, at `size` (a bucket from `bucket`); each image the
+        safety checker flags is made again alone with a new seed (see `Generated`)."""
         start = time.perf_counter()
-        images = sample(self.pipe, [prompt] * len(seeds), negative=negative, seeds=seeds, size=size, steps=steps,
-                        guidance=guidance)
+        out = sample(self.pipe, [prompt] * len(seeds), negative=negative, seeds=seeds, size=size, steps=steps,
+                     guidance=guidance)
+        images, used = list(out.images), list(seeds)
+        # Only pipelines with a safety checker report on it; the others return no such field.
+        for i, flagged in enumerate(getattr(out, "nsfw_content_detected", None) or []):
+            tried = [seeds[i]]
+            while flagged:
+                if len(tried) == MAX_ATTEMPTS:
+                    raise SceneError(
+                        f"the image model's safety checker flagged every image ({MAX_ATTEMPTS} seeds: "
+                        f"{', '.join(map(str, tried))}); change the prompt or the product's description"
+                    )
+                used[i] = seeds[i] + len(tried) * SEED_STEP
+                tried.append(used[i])
+                again = sample(self.pipe, [prompt], negative=negative, seeds=[used[i]], size=size, steps=steps,
+                               guidance=guidance)
+                images[i], flagged = again.images[0], bool(again.nsfw_content_detected[0])
         self.model_seconds += time.perf_counter() - start
-        return images
+        return Generated(images, used)
 
 
 def sample(pipe, prompts: list[str], *, negative: str | None, seeds: list[int], size: tuple[int, int], steps: int,
-           guidance: float) -> list[Image.Image]:
-    """One batched, seeded call of a text-to-image pipeline: an image per prompt and seed, at `size`;
+           guidance: float):
+    """One batched, seeded call of a text-to-image pipeline: its output (`.images`, an image per
+    prompt and seed, at `size`, and the safety checker's `.nsfw_content_detected` where it has one);
     `negative` is None where the family takes none or guidance does not use it (ImageSettings).
     Campaigns generate through here (in inference mode), and the image trainer renders its validation
     images with it (under no_grad, between training steps)."""
@@ -139,4 +169,4 @@ def sample(pipe, prompts: list[str], *, negative: str | None, seeds: list[int], 
     return pipe(
         prompt=prompts, negative_prompt=[negative] * len(prompts) if negative and guidance > 1 else None,
         width=size[0], height=size[1], num_inference_steps=steps, guidance_scale=guidance, generator=generators,
-    ).images
+    )

@@ -72,7 +72,9 @@ class ProductPhoto(_Frozen):
     """How the product photo was put into the picture: the cut-out (photo and mask hashes, mask
     source, storage key), the scene the inpainting model painted around it (canvas, the product's
     box on it, strength) and the product's box in the creative, where its pixels are pasted exactly.
-    Boxes are [x, y, width, height]; `region` is the layout's photo region the scene was fitted to."""
+    Boxes are [x, y, width, height]; `region` is the layout's photo region the scene was fitted to;
+    `scene_box` where the painted canvas lies in the region once the scene was extended (outpainted)
+    to the region's size, None on creatives made before scenes were extended (they were cropped)."""
 
     photo_sha256: str
     mask_sha256: str
@@ -84,6 +86,7 @@ class ProductPhoto(_Frozen):
     canvas_box: tuple[int, int, int, int]
     region: tuple[int, int, int, int]
     product_box: tuple[int, int, int, int]
+    scene_box: tuple[int, int, int, int] | None = None
 
 
 class Lineage(_Frozen):
@@ -125,6 +128,8 @@ class Lineage(_Frozen):
                 del data[key]
         if data.get("product_photo") and data["product_photo"]["inpaint_model"]["adapter"] is None:
             del data["product_photo"]["inpaint_model"]["adapter"]
+        if data.get("product_photo") and data["product_photo"]["scene_box"] is None:
+            del data["product_photo"]["scene_box"]
         return data
 
     @classmethod

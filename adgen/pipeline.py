@@ -29,7 +29,7 @@ from adgen.product_shot import Shot, make_scenes, shot_of
 from adgen.prompts import NEGATIVE_IMAGE_PROMPT, copy_messages, image_prompt
 from adgen.render import encode_png, render_creative
 from adgen.resident import image_model_for, inpaint_model_for, text_model_for
-from adgen.scene import paste_product
+from adgen.scene import fit_prompt, paste_product
 from adgen.spec import CampaignSpec
 
 # Model code (torch, transformers, diffusers) is imported inside the functions that run models, so
@@ -137,12 +137,15 @@ def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
     backgrounds: list[Image.Image | None] = [None] * job.variants
     prompt = image_prompt(spec.brand, product, audience) if placement_.image else None
     bucket = None
-    seeds = image_seeds(job)
+    seeds = used_seeds = image_seeds(job)
     shots: list[Shot | None] = [None] * job.variants
     settings = negative = None
+    # The prompt is kept within the text encoder's limit (CLIP: 77 tokens) and recorded as the model
+    # sees it, so the lineage never claims words the model did not read.
     if placement_.image and photo:
         # The scene is painted around the product, placed where this variant's layout leaves room.
         inpaint_ref = photo[1]
+        prompt = fit_prompt(inpaint_model_for(inpaint_ref, ctx).pipe, prompt)
         settings = image_settings(type(inpaint_model_for(inpaint_ref, ctx).pipe).__name__, inpaint_ref["ref"],
                                   field="models.inpaint")
         negative = NEGATIVE_IMAGE_PROMPT if settings.negative else None
@@ -151,15 +154,17 @@ def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
                                          seeds=seeds, steps=settings.steps, guidance=settings.guidance)
     elif placement_.image:
         image_model = image_model_for(image_ref, ctx)
+        prompt = fit_prompt(image_model.pipe, prompt)
         settings = image_settings(image_model.family, image_ref["ref"], **spec.image_settings.model_dump())
         negative = NEGATIVE_IMAGE_PROMPT if settings.negative else None
         bucket = image_model.bucket(placement_.image.width, placement_.image.height)
-        backgrounds = image_model.generate(prompt, negative=negative, seeds=seeds, size=bucket,
-                                           steps=settings.steps, guidance=settings.guidance)
+        generated = image_model.generate(prompt, negative=negative, seeds=seeds, size=bucket,
+                                         steps=settings.steps, guidance=settings.guidance)
+        backgrounds, used_seeds = generated.images, generated.seeds
 
     lineages = [Lineage(
         campaign=job.campaign_id, job=job.id, variant=v, product=product.name, audience=audience.name,
-        placement=placement_.name, registry_version=registry().version, seed=job.seed, image_seed=seeds[v],
+        placement=placement_.name, registry_version=registry().version, seed=job.seed, image_seed=used_seeds[v],
         image_batch_seeds=seeds,
         prompt=Prompts(text=text_prompts, image=prompt, negative=negative),
         text_model=ModelUsed(**text_ref), image_model=ModelUsed(**image_ref) if placement_.image else None,
@@ -251,7 +256,7 @@ def rerender(ctx: Context, creative_id: str) -> tuple[bytes, bool]:
         background = image_model_for(lineage.image_model.model_dump(), ctx).generate(
             lineage.prompt.image, negative=lineage.prompt.negative, seeds=lineage.image_batch_seeds, size=gen.bucket,
             steps=gen.image_steps, guidance=gen.guidance,
-        )[lineage.variant]
+        ).images[lineage.variant]
     logo = ctx.storage.get(lineage.logo_key) if lineage.logo_key else None
     place, language = placement(row.placement), spec.language_of(row.audience)
     data = layout(row.copy, place, spec, background, logo, product=shot, language=language)

@@ -3,8 +3,10 @@ product's own pixels go back in the finished creative.
 
 `make_scenes` runs for a job whose product has a photo and whose placement has an image: for each
 variant it takes the box the layout leaves for the product (`choose_product_box`), paints the scene
-around the product at the inpainting model's native canvas (`adgen.scene.compose_scene`) and
-returns the scenes with a `Shot` each. `adgen.pipeline.layout` pastes the product back at the shot's
+around the product at the inpainting model's native canvas (`adgen.scene.compose_scene`), extends
+that scene by outpainting to the exact size of the layout's photo region, whose ratio the canvas
+only approaches (`adgen.scene.extend_scene`: nothing of the painted scene is cropped, and the
+renderer gets a background of exactly its region's size), and returns the scenes with a `Shot` each. `adgen.pipeline.layout` pastes the product back at the shot's
 box after rendering. `shot_of` rebuilds a shot from a creative's lineage: rerender paints the same
 scene again, and a layout whose photo region differs from the one the scene was made for (another
 size of the placement, or copy edited into another layout) gets its own product box and a scene
@@ -12,6 +14,7 @@ painted for it with the same model, prompt and seed, so the product is never cro
 """
 
 import io
+import math
 import time
 from dataclasses import dataclass
 
@@ -21,9 +24,9 @@ from adgen.context import Context
 from adgen.cutout import Cutout
 from adgen.lineage import Lineage, ModelUsed, ProductPhoto
 from adgen.platforms import ImageSpec
-from adgen.product_box import Box, choose_product_box, to_canvas
+from adgen.product_box import Box, choose_product_box
 from adgen.resident import InpaintModel, inpaint_model_for
-from adgen.scene import Scene, canvas_for, compose_scene, place
+from adgen.scene import canvas_for, compose_scene, extend_scene, extension_box, place
 
 STRENGTH = 1.0  # the scene is painted from noise; the product's pixels are pasted back anyway
 
@@ -56,8 +59,11 @@ class Shot:
         return place(self.cutout, Box(*self.lineage.product_box))[1]
 
     def scene(self) -> Image.Image:
-        """The scene painted around the product again, from the lineage alone."""
-        return _paint(self.cutout, self.painting, canvas=self.lineage.canvas, box=Box(*self.lineage.canvas_box)).image
+        """The scene painted around the product again, from the lineage alone (extended to its
+        region's size; creatives made before scenes were extended recorded no `scene_box`)."""
+        p = self.lineage
+        inner = Box(*p.scene_box) if p.scene_box else None
+        return _paint(self.cutout, self.painting, canvas=p.canvas, box=Box(*p.canvas_box), region=p.region, inner=inner)
 
     def for_layout(self, layout_, image: ImageSpec, background: Image.Image) -> tuple[Image.Image, Box]:
         """The background and the product's box for a creative laid out as `layout_`: the recorded
@@ -67,30 +73,50 @@ class Shot:
             return background, Box(*self.lineage.product_box)
         if self.painting is None:
             raise ValueError("a product shot laid out anew needs its painting (rebuild it with shot_of)")
-        box, canvas, canvas_box = _product_box(self.cutout, layout_, image, self.painting)
-        return _paint(self.cutout, self.painting, canvas=canvas, box=canvas_box).image, box
+        box, canvas, canvas_box, inner = _product_box(self.cutout, layout_, image, self.painting)
+        return _paint(self.cutout, self.painting, canvas=canvas, box=canvas_box, region=_box(layout_.photo),
+                      inner=inner), box
 
 
 def _box(b) -> tuple[int, int, int, int]:
     return (b.x, b.y, b.width, b.height)
 
 
-def _product_box(cutout: Cutout, layout_, image: ImageSpec, painting: Painting) -> tuple[Box, tuple[int, int], Box]:
-    """The product's box in the creative, the canvas to paint at and the box on it."""
+def _product_box(cutout: Cutout, layout_, image: ImageSpec,
+                 painting: Painting) -> tuple[Box, tuple[int, int], Box, Box]:
+    """The product's box in the creative, the canvas to paint at, the product's box on it, and
+    where the painted canvas lies in the photo region once extended to the region's size."""
     pipe = inpaint_model_for(painting.ref, painting.ctx).pipe
+    region = layout_.photo
     box = choose_product_box(layout_, aspect=cutout.image.width / cutout.image.height, safe_top=image.safe_top,
                              safe_bottom=image.safe_bottom)
-    canvas = canvas_for(pipe, layout_.photo.width, layout_.photo.height)
-    return box, canvas, to_canvas(box, layout_.photo, canvas)
+    canvas = canvas_for(pipe, region.width, region.height)
+    in_region = Box(box.x - region.x, box.y - region.y, box.width, box.height)
+    inner = extension_box(canvas, region.width, region.height, keep=in_region)
+    # The product's box on the canvas: its box in the region, mapped through the canvas's place in
+    # the extension, rounded outwards.
+    sx, sy = inner.width / canvas[0], inner.height / canvas[1]
+    x0, y0 = max(0, math.floor((in_region.x - inner.x) / sx)), max(0, math.floor((in_region.y - inner.y) / sy))
+    x1 = min(canvas[0], math.ceil((in_region.right - inner.x) / sx))
+    y1 = min(canvas[1], math.ceil((in_region.bottom - inner.y) / sy))
+    return box, canvas, Box(x0, y0, x1 - x0, y1 - y0), inner
 
 
-def _paint(cutout: Cutout, painting: Painting, *, canvas: tuple[int, int], box: Box) -> Scene:
+def _paint(cutout: Cutout, painting: Painting, *, canvas: tuple[int, int], box: Box,
+           region: tuple[int, int, int, int], inner: Box | None) -> Image.Image:
+    """The scene painted around the product on `canvas`, then extended to the region's size with
+    the canvas at `inner`; `inner` None: the canvas alone (the renderer crops it to the region)."""
     model: InpaintModel = inpaint_model_for(painting.ref, painting.ctx)
     start = time.perf_counter()
     try:
-        return compose_scene(model.pipe, cutout, canvas=canvas, box=box, prompt=painting.prompt,
-                             negative_prompt=painting.negative, seed=painting.seed, steps=painting.steps,
-                             guidance=painting.guidance, strength=STRENGTH)
+        scene = compose_scene(model.pipe, cutout, canvas=canvas, box=box, prompt=painting.prompt,
+                              negative_prompt=painting.negative, seed=painting.seed, steps=painting.steps,
+                              guidance=painting.guidance, strength=STRENGTH).image
+        if inner is None:
+            return scene
+        return extend_scene(model.pipe, scene, width=region[2], height=region[3], prompt=painting.prompt,
+                            negative_prompt=painting.negative, seed=painting.seed, steps=painting.steps,
+                            guidance=painting.guidance, inner=inner).image
     finally:
         model.model_seconds += time.perf_counter() - start
 
@@ -110,12 +136,12 @@ def make_scenes(stored: tuple[dict, dict, bytes], layouts: list, image: ImageSpe
     scenes, shots = [], []
     for layout_, seed in zip(layouts, seeds, strict=True):
         painting = Painting(ctx, ref, prompt, negative, seed, steps, guidance)
-        box, canvas, canvas_box = _product_box(cutout, layout_, image, painting)
-        scenes.append(_paint(cutout, painting, canvas=canvas, box=canvas_box).image)
+        box, canvas, canvas_box, inner = _product_box(cutout, layout_, image, painting)
+        scenes.append(_paint(cutout, painting, canvas=canvas, box=canvas_box, region=_box(layout_.photo), inner=inner))
         shots.append(Shot(cutout, ProductPhoto(
             photo_sha256=cutout.photo_sha256, mask_sha256=cutout.mask_sha256, mask_source=cutout.source,
             cutout_key=photo["cutout_key"], inpaint_model=ModelUsed(**ref), strength=STRENGTH, canvas=canvas,
-            canvas_box=_box(canvas_box), region=_box(layout_.photo), product_box=_box(box),
+            canvas_box=_box(canvas_box), region=_box(layout_.photo), product_box=_box(box), scene_box=_box(inner),
         )))
     return scenes, shots
 

@@ -13,7 +13,9 @@ default) generates everything but the product, at the model's native resolution:
    equals it exactly; its soft edge (partial alpha) is blended over the scene.
 
 `extend_scene` widens or heightens a scene to another aspect ratio by outpainting the new margin
-instead of cropping. Prompts are cut to the text encoder's token limit (CLIP: 77 with its start
+instead of cropping: a scene painted at the model's canvas is extended to the exact size of the
+layout's photo region, whose ratio the canvas (sides in steps of 16 or 64 pixels) only approaches;
+`extension_box` says where the painted scene then lies. Prompts are cut to the text encoder's token limit (CLIP: 77 with its start
 and end tokens) and the prompt as the model saw it is returned for the lineage. An image the
 pipeline's own safety checker flags is never used: it is made again with a new seed, and after
 `max_attempts` flagged images the call fails with the reason.
@@ -118,20 +120,28 @@ def canvas_for(pipe, width: int, height: int) -> tuple[int, int]:
 
 
 def fit_prompt(pipe, prompt: str) -> str:
-    """`prompt` cut at a token boundary to what every text encoder of `pipe` reads (CLIP: 75 tokens
-    between its start and end tokens). Returned as given when it fits, else as the tokenizer decodes
-    the kept tokens: the text the model saw."""
+    """`prompt` cut to what every text encoder of `pipe` reads (CLIP: 75 tokens between its start
+    and end tokens): the longest run of its first words that fits, trailing punctuation dropped.
+    Returned unchanged when it fits; either way the text the model sees, as written."""
     for name in ("tokenizer", "tokenizer_2"):
         tokenizer = pipe.components.get(name)
         if tokenizer is None:
             continue
         limit = tokenizer.model_max_length - 2
-        ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        kept, cut = ids, limit
-        # Decoding and encoding again can merge pieces differently; cut further until the text fits.
-        while len(kept) > limit:
-            prompt = tokenizer.decode(ids[:cut], skip_special_tokens=True).strip()
-            kept, cut = tokenizer(prompt, add_special_tokens=False)["input_ids"], cut - 1
+
+        def fits(text: str, tokenizer=tokenizer, limit=limit) -> bool:
+            # truncation at limit + 1 only tells "too long" apart without the tokenizer's warning
+            ids = tokenizer(text, add_special_tokens=False, truncation=True, max_length=limit + 1)["input_ids"]
+            return len(ids) <= limit
+
+        if fits(prompt):
+            continue
+        words = prompt.split(" ")
+        kept, over = 0, len(words)  # the first `kept` words fit, the first `over` do not
+        while over - kept > 1:
+            middle = (kept + over) // 2
+            kept, over = (middle, over) if fits(" ".join(words[:middle])) else (kept, middle)
+        prompt = " ".join(words[:kept]).rstrip(" ,;:")
     return prompt
 
 
@@ -242,14 +252,31 @@ def compose_scene(
                  attempts=attempts, strength=strength, edge_overlap=overlap)
 
 
+def extension_box(size: tuple[int, int], width: int, height: int, keep: Box | None = None) -> Box:
+    """Where an image of `size` lies in a width x height extension of it: scaled to fit inside
+    (never cropped) and centred; along the side it does not fill, moved off centre only as far as
+    needed to hold `keep` (a box in the extension's pixels, e.g. the product) whole."""
+    scale = min(width / size[0], height / size[1])
+    w, h = min(width, round(size[0] * scale)), min(height, round(size[1] * scale))
+
+    def offset(free: int, low: int, high: int, length: int) -> int:
+        return min(max(free // 2, high - length), low, free) if keep is not None else free // 2
+
+    x = max(0, offset(width - w, keep.x if keep else 0, keep.right if keep else 0, w))
+    y = max(0, offset(height - h, keep.y if keep else 0, keep.bottom if keep else 0, h))
+    return Box(x, y, w, h)
+
+
 def extend_scene(
     pipe, image: Image.Image, *, width: int, height: int, prompt: str, seed: int,
     negative_prompt: str | None = None, steps: int = 20, guidance: float = 6.0, max_attempts: int = 3,
+    inner: Box | None = None,
 ) -> Extension:
     """`image` extended to the aspect ratio of width x height by outpainting, returned at exactly
-    width x height. The image is scaled to fit inside (never cropped), centred, and the margin
-    around it is generated at about the model's native area; the original pixels, scaled, are kept
-    except for a short feathered seam where the new margin meets them."""
+    width x height. The image is scaled to fit inside (never cropped) at `inner` (default: centred,
+    see `extension_box`), and the margin around it is generated at about the model's native area;
+    the original pixels, scaled, are kept except for a short feathered seam where the new margin
+    meets them."""
     if width < 8 or height < 8:
         raise ValueError(f"width and height must be at least 8, got {width}x{height}")
     prompt = fit_prompt(pipe, prompt)
@@ -258,9 +285,10 @@ def extend_scene(
     gen_w = max(factor, round(native * (width / height) ** 0.5 / factor) * factor)
     gen_h = max(factor, round(native * (height / width) ** 0.5 / factor) * factor)
     # The original scaled to fit inside the output; its place on the generation canvas follows.
-    scale = min(width / image.width, height / image.height)
-    inner_w, inner_h = round(image.width * scale), round(image.height * scale)
-    inner = Box((width - inner_w) // 2, (height - inner_h) // 2, inner_w, inner_h)
+    inner = inner or extension_box(image.size, width, height)
+    if inner.x < 0 or inner.y < 0 or inner.right > width or inner.bottom > height:
+        raise ValueError(f"inner box {inner} is not inside the {width}x{height} extension")
+    inner_w, inner_h = inner.width, inner.height
     gx, gy = gen_w / width, gen_h / height
     g_inner = Box(round(inner.x * gx), round(inner.y * gy), round(inner_w * gx), round(inner_h * gy))
     if (inner_w, inner_h) == (width, height):  # same ratio: nothing to outpaint

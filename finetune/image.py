@@ -52,7 +52,7 @@ def _render(pipe, prompts: list[str], config: ImageConfig, size: tuple[int, int]
     settings = image_settings(type(pipe).__name__, ref, field="--base")
     return sample(pipe, prompts, negative=NEGATIVE_IMAGE_PROMPT if settings.negative else None,
                   seeds=[config.seed + i for i in range(len(prompts))], size=size, steps=config.validation_steps,
-                  guidance=settings.guidance)
+                  guidance=settings.guidance).images
 
 
 def train_image(

@@ -45,3 +45,28 @@ def adgen(*args: str, check: bool = True, env: dict | None = None) -> subprocess
     if check and result.returncode != 0:
         raise AssertionError(f"adgen {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def with_safety_checker(pipe, threshold: float):
+    """The same pipeline (text-to-image or inpainting) with a real (tiny) CLIP safety checker whose
+    concept thresholds are set: -2 flags every image (cosine similarity is never below -1), +2 flags
+    none, and one in between flags the images that resemble its random concepts more than that."""
+    import torch
+    from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
+    from transformers import CLIPConfig, CLIPImageProcessor
+
+    torch.manual_seed(0)
+    config = CLIPConfig(
+        text_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2},
+        vision_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                       "image_size": 32, "patch_size": 8},
+        projection_dim=8,
+    )
+    checker = StableDiffusionSafetyChecker(config).eval()
+    with torch.no_grad():
+        checker.concept_embeds_weights.fill_(threshold)
+        checker.special_care_embeds_weights.fill_(2.0)
+    processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    checked = type(pipe)(**{**pipe.components, "safety_checker": checker, "feature_extractor": processor})
+    checked.set_progress_bar_config(disable=True)
+    return checked

@@ -236,9 +236,9 @@ def test_image_lora_trains_on_sdxl_and_a_campaign_uses_it(image_models, text_mod
 
     model = ImageModel(str(folder), CPU, torch.float32)
     args = dict(negative=None, seeds=[0], size=(64, 64), steps=1, guidance=0.0)
-    plain = np.asarray(model.generate("cold brew", **args)[0])
+    plain = np.asarray(model.generate("cold brew", **args).images[0])
     model.use_adapter("brand", adapter)
-    assert np.abs(np.asarray(model.generate("cold brew", **args)[0]).astype(int) - plain).max() > 0
+    assert np.abs(np.asarray(model.generate("cold brew", **args).images[0]).astype(int) - plain).max() > 0
 
     push(ctx.storage, adapter, brand="northwind", kind="image", base={"ref": base.ref, "hash": base.hash},
          dataset={"hash": data.hash, "size": len(data.examples)}, hyperparameters={}, metrics=metrics, promote=True)

@@ -17,8 +17,10 @@ from adgen.lineage import Lineage
 from adgen.pipeline import rerender
 from adgen.platforms import placement, registry
 from adgen.product_box import Box
+from adgen.product_shot import shot_of
 from adgen.records import Creative
-from adgen.scene import place
+from adgen.resident import inpaint_model_for
+from adgen.scene import compose_scene, place
 from adgen.settings import Settings
 from adgen.spec import load_spec
 from tests.conftest import EXAMPLE, MODELS, REPO, adgen
@@ -88,6 +90,44 @@ def test_every_image_creative_shows_the_product_pixel_exact_and_clear_of_text(ma
         # The per-creative check of the product passed (copy checks are test_campaign's business).
         assert not [i for i in row.compliance["issues"] if i.startswith("product:")], row.placement
         assert shot.inpaint_model.hash and shot.photo_sha256 and shot.mask_sha256 and shot.strength == 1.0
+
+
+def test_the_scene_is_extended_to_its_photo_region_not_cropped(made):
+    """The scene is painted at the model's canvas, whose ratio only approaches the layout's photo
+    region, then outpainted to the region's exact size: the whole painted canvas is in the
+    background, the creative has the placement's exact size and the product stays exact (above)."""
+    ctx, _, rows = made
+    extended = 0
+    for row in rows:
+        lineage = Lineage.of(row.lineage)
+        shot = lineage.product_photo
+        _, _, width, height = shot.region
+        with Image.open(io.BytesIO(ctx.storage.get(row.image_key))) as creative:
+            assert creative.size == (placement(row.placement).image.width, placement(row.placement).image.height)
+        with Image.open(io.BytesIO(ctx.storage.get(row.background_key))) as im:
+            background = im.convert("RGB")
+        assert background.size == (width, height), row.placement
+        x, y, w, h = shot.scene_box
+        assert x >= 0 and y >= 0 and x + w <= width and y + h <= height and (w == width or h == height), row.placement
+        assert abs(w / h - shot.canvas[0] / shot.canvas[1]) < 0.02 * w / h, row.placement
+        extended += (w, h) != (width, height)
+    assert extended >= len(rows) // 2, "most photo regions differ in ratio from every canvas"
+
+    # The painted canvas, painted again, is the extension's inner part (scaled) away from its seam.
+    row = next(r for r in rows if r.placement == "display_300x600")
+    lineage = Lineage.of(row.lineage)
+    shot = lineage.product_photo
+    pipe = inpaint_model_for(shot.inpaint_model.model_dump(), ctx).pipe
+    canvas = compose_scene(pipe, shot_of(lineage, ctx).cutout, canvas=shot.canvas, box=Box(*shot.canvas_box),
+                           prompt=lineage.prompt.image, negative_prompt=lineage.prompt.negative, seed=lineage.image_seed,
+                           steps=lineage.generation.image_steps, guidance=lineage.generation.guidance,
+                           strength=shot.strength).image
+    x, y, w, h = shot.scene_box
+    inner = np.asarray(canvas.resize((w, h), Image.Resampling.LANCZOS)).astype(int)
+    with Image.open(io.BytesIO(ctx.storage.get(row.background_key))) as im:
+        kept = np.asarray(im.convert("RGB")).astype(int)[y : y + h, x : x + w]
+    core = (slice(h // 8, h - h // 8), slice(w // 8, w - w // 8))
+    assert np.abs(kept[core] - inner[core]).max() == 0
 
 
 def test_rerender_reproduces_the_bytes_with_the_product(made):

@@ -16,7 +16,16 @@ from adgen.inpaint_default import build_inpaint_pipeline
 from adgen.platforms import registry
 from adgen.product_box import Box, choose_product_box, product_visible, to_canvas
 from adgen.render import plan_layout, render_creative
-from adgen.scene import SceneError, canvas_for, compose_scene, extend_scene, fit_prompt, load_inpainting
+from adgen.scene import (
+    SceneError,
+    canvas_for,
+    compose_scene,
+    extend_scene,
+    extension_box,
+    fit_prompt,
+    load_inpainting,
+)
+from tests.conftest import with_safety_checker
 
 ESPRESSO = Path(__file__).resolve().parents[1] / "examples" / "espresso.png"
 LOGO = Path(__file__).resolve().parents[1] / "examples" / "northwind-logo.png"
@@ -159,6 +168,16 @@ def test_outpainting_extends_to_the_asked_size_and_keeps_the_scene(pipe, cutout,
         assert np.abs(margin.astype(int) - 127).mean() > 3  # the new margin was painted, not left grey
 
 
+def test_an_extension_keeps_the_product_on_the_painted_scene():
+    """Centred by default; moved off centre only as far as needed to hold the product's box whole,
+    so the product never lands on the outpainted margin."""
+    assert extension_box((64, 64), 200, 100) == Box(50, 0, 100, 100)
+    assert extension_box((64, 64), 200, 100, keep=Box(10, 20, 40, 60)) == Box(10, 0, 100, 100)
+    assert extension_box((64, 64), 200, 100, keep=Box(170, 20, 30, 60)) == Box(100, 0, 100, 100)
+    assert extension_box((64, 64), 200, 100, keep=Box(60, 20, 30, 60)) == Box(50, 0, 100, 100)
+    assert extension_box((128, 64), 100, 100, keep=Box(20, 80, 40, 20)) == Box(0, 50, 100, 50)
+
+
 def test_long_prompts_are_cut_to_what_clip_reads(pipe):
     long = ", ".join(["a sunlit kitchen counter with fresh croissants and a steaming espresso cup"] * 8)
     fitted = fit_prompt(pipe, long)
@@ -170,37 +189,13 @@ def test_long_prompts_are_cut_to_what_clip_reads(pipe):
     assert scene.prompt == fitted
 
 
-def _with_safety_checker(pipe, threshold: float):
-    """The same pipeline with a real (tiny) CLIP safety checker whose concept thresholds are set:
-    -2 flags every image (cosine similarity is never below -1), +2 flags none."""
-    from diffusers import StableDiffusionInpaintPipeline
-    from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
-    from transformers import CLIPConfig, CLIPImageProcessor
-
-    torch.manual_seed(0)
-    config = CLIPConfig(
-        text_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2},
-        vision_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-                       "image_size": 32, "patch_size": 8},
-        projection_dim=8,
-    )
-    checker = StableDiffusionSafetyChecker(config).eval()
-    with torch.no_grad():
-        checker.concept_embeds_weights.fill_(threshold)
-        checker.special_care_embeds_weights.fill_(2.0)
-    processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-    checked = StableDiffusionInpaintPipeline(**{**pipe.components, "safety_checker": checker, "feature_extractor": processor})
-    checked.set_progress_bar_config(disable=True)
-    return checked
-
-
 def test_a_flagged_image_is_never_used(pipe, cutout):
-    flagging = _with_safety_checker(pipe, -2.0)
+    flagging = with_safety_checker(pipe, -2.0)
     with pytest.raises(SceneError, match="safety checker flagged every image \\(3 seeds"):
         compose_scene(flagging, cutout, canvas=(128, 128), box=Box(16, 24, 96, 96), prompt=PROMPT, seed=5, steps=1)
     with pytest.raises(SceneError, match="safety checker flagged"):
         extend_scene(flagging, Image.new("RGB", (128, 128)), width=256, height=128, prompt=PROMPT, seed=5, steps=1,
                      max_attempts=1)
-    passing = _with_safety_checker(pipe, 2.0)
+    passing = with_safety_checker(pipe, 2.0)
     scene = compose_scene(passing, cutout, canvas=(128, 128), box=Box(16, 24, 96, 96), prompt=PROMPT, seed=5, steps=1)
     assert scene.attempts == 1 and scene.seed == 5
