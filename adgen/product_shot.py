@@ -73,7 +73,7 @@ class Shot:
             return background, Box(*self.lineage.product_box)
         if self.painting is None:
             raise ValueError("a product shot laid out anew needs its painting (rebuild it with shot_of)")
-        box, canvas, canvas_box, inner = _product_box(self.cutout, layout_, image, self.painting)
+        box, canvas, canvas_box, inner = geometry(self.cutout, layout_, image, _pipe(self.painting))
         return _paint(self.cutout, self.painting, canvas=canvas, box=canvas_box, region=_box(layout_.photo),
                       inner=inner), box
 
@@ -82,11 +82,10 @@ def _box(b) -> tuple[int, int, int, int]:
     return (b.x, b.y, b.width, b.height)
 
 
-def _product_box(cutout: Cutout, layout_, image: ImageSpec,
-                 painting: Painting) -> tuple[Box, tuple[int, int], Box, Box]:
-    """The product's box in the creative, the canvas to paint at, the product's box on it, and
-    where the painted canvas lies in the photo region once extended to the region's size."""
-    pipe = inpaint_model_for(painting.ref, painting.ctx).pipe
+def geometry(cutout: Cutout, layout_, image: ImageSpec, pipe) -> tuple[Box, tuple[int, int], Box, Box]:
+    """The product's box in the creative, the canvas to paint at with the inpainting `pipe`, the
+    product's box on it, and where the painted canvas lies in the photo region once extended to
+    the region's size."""
     region = layout_.photo
     box = choose_product_box(layout_, aspect=cutout.image.width / cutout.image.height, safe_top=image.safe_top,
                              safe_bottom=image.safe_bottom)
@@ -100,6 +99,10 @@ def _product_box(cutout: Cutout, layout_, image: ImageSpec,
     x1 = min(canvas[0], math.ceil((in_region.right - inner.x) / sx))
     y1 = min(canvas[1], math.ceil((in_region.bottom - inner.y) / sy))
     return box, canvas, Box(x0, y0, x1 - x0, y1 - y0), inner
+
+
+def _pipe(painting: Painting):
+    return inpaint_model_for(painting.ref, painting.ctx).pipe
 
 
 def _paint(cutout: Cutout, painting: Painting, *, canvas: tuple[int, int], box: Box,
@@ -136,7 +139,7 @@ def make_scenes(stored: tuple[dict, dict, bytes], layouts: list, image: ImageSpe
     scenes, shots = [], []
     for layout_, seed in zip(layouts, seeds, strict=True):
         painting = Painting(ctx, ref, prompt, negative, seed, steps, guidance)
-        box, canvas, canvas_box, inner = _product_box(cutout, layout_, image, painting)
+        box, canvas, canvas_box, inner = geometry(cutout, layout_, image, _pipe(painting))
         scenes.append(_paint(cutout, painting, canvas=canvas, box=canvas_box, region=_box(layout_.photo), inner=inner))
         shots.append(Shot(cutout, ProductPhoto(
             photo_sha256=cutout.photo_sha256, mask_sha256=cutout.mask_sha256, mask_source=cutout.source,

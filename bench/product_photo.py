@@ -2,8 +2,9 @@
 
 Without: the text-to-image pipeline paints the background at the placement's bucket, the renderer
 lays out the ad. With: the product box is chosen in the layout, the inpainting pipeline paints the
-scene around the cut-out at the photo region's canvas, the renderer lays out the ad over it and the
-product's pixels are pasted at its box. Both at the campaign's image steps and guidance (20, 6.0).
+scene around the cut-out at the photo region's canvas and outpaints it to the region's exact size
+(a second pass, as campaigns do), the renderer lays out the ad over it and the product's pixels are
+pasted at its box. Both at the campaign's image steps and guidance (20, 6.0).
 The cut-out itself is made once per product, not per creative; its cost is printed apart, for the
 shipped alpha cut-out and for GrabCut on the same photo flattened onto a background.
 
@@ -34,9 +35,10 @@ from adgen.cutout import cut_out, cut_out_file  # noqa: E402
 from adgen.image import ImageModel  # noqa: E402
 from adgen.inpaint_default import build_inpaint_pipeline  # noqa: E402
 from adgen.platforms import placement  # noqa: E402
-from adgen.product_box import Box, choose_product_box, to_canvas  # noqa: E402
+from adgen.product_box import Box  # noqa: E402
+from adgen.product_shot import geometry  # noqa: E402
 from adgen.render import plan_layout, render_creative  # noqa: E402
-from adgen.scene import canvas_for, compose_scene, load_inpainting, paste_product  # noqa: E402
+from adgen.scene import compose_scene, extend_scene, load_inpainting, paste_product  # noqa: E402
 from adgen.settings import Settings  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,7 +87,7 @@ def main() -> None:
     photo = buffer.getvalue()
 
     # Warm both pipelines so the first call's one-off setup is not counted.
-    text2image.generate(PROMPT, seeds=[0], width=128, height=128, steps=1, guidance=GUIDANCE)
+    text2image.generate(PROMPT, negative=None, seeds=[0], size=(128, 128), steps=1, guidance=GUIDANCE)
     compose_scene(inpaint, cutout, canvas=(128, 128), box=Box(16, 24, 96, 96), prompt=PROMPT, seed=0, steps=1)
 
     print(f"{torch.get_num_threads()} torch threads, {STEPS} steps, guidance {GUIDANCE}; median of {args.repeats}")
@@ -101,18 +103,18 @@ def main() -> None:
                   safe_top=spec.safe_top, safe_bottom=spec.safe_bottom)
 
         def without(i: int, kw=kw, spec=spec) -> None:
-            background = text2image.generate(PROMPT, seeds=[i], width=spec.width, height=spec.height,
-                                             steps=STEPS, guidance=GUIDANCE)[0]
+            background = text2image.generate(PROMPT, negative=None, seeds=[i], size=text2image.bucket(spec.width, spec.height),
+                                             steps=STEPS, guidance=GUIDANCE).images[0]
             render_creative(background, **kw)
 
         def with_photo(i: int, kw=kw, spec=spec) -> None:
             layout = plan_layout(**kw)
-            box = choose_product_box(layout, aspect=cutout.image.width / cutout.image.height,
-                                     safe_top=spec.safe_top, safe_bottom=spec.safe_bottom)
-            canvas = canvas_for(inpaint, layout.photo.width, layout.photo.height)
-            scene = compose_scene(inpaint, cutout, canvas=canvas, box=to_canvas(box, layout.photo, canvas),
-                                  prompt=PROMPT, seed=i, steps=STEPS, guidance=GUIDANCE)
-            paste_product(render_creative(scene.image, **kw), cutout, box)
+            box, canvas, canvas_box, inner = geometry(cutout, layout, spec, inpaint)
+            scene = compose_scene(inpaint, cutout, canvas=canvas, box=canvas_box, prompt=PROMPT, seed=i, steps=STEPS,
+                                  guidance=GUIDANCE)
+            extended = extend_scene(inpaint, scene.image, width=layout.photo.width, height=layout.photo.height,
+                                    prompt=PROMPT, seed=i, steps=STEPS, guidance=GUIDANCE, inner=inner)
+            paste_product(render_creative(extended.image, **kw), cutout, box)
 
         plain, product = _side_by_side(without, with_photo, args.repeats)
         print(f"{name:24} {plain:13.3f}s {product:10.3f}s {product / plain:12.2f}x")
