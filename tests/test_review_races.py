@@ -5,6 +5,7 @@ a campaign never changes the brand kit (each campaign keeps a snapshot; export c
 is now as well)."""
 
 import threading
+import time
 import uuid
 from datetime import timedelta
 
@@ -19,6 +20,7 @@ from adgen.jobs import (
     claim,
     create_campaign,
     drop_runner,
+    job_counts,
     regenerate,
     run_campaign,
     run_job,
@@ -204,3 +206,27 @@ def test_creating_a_campaign_never_changes_the_brand_kit(world, tmp_path, monkey
         export_campaign(ctx, campaign_id, tmp_path / "bundle")
     bad = adgen("brand", "set", brand, "--colors", "teal", check=False)
     assert bad.returncode == 2 and "--colors" in bad.stderr and "#RRGGBB" in bad.stderr
+
+
+def test_the_pages_poll_gives_up_on_a_lost_run_and_starts_a_runner(world):
+    """No broker: a regenerated job whose runner died with its machine an hour ago, and others left
+    pending. The web app's poll of the campaign gives up on the lost run and starts a runner (a
+    `campaign resume` process), which makes them all, so the page does not poll forever."""
+    from ui.jobs import look_after
+
+    _, ctx, campaign_id = world
+    with ctx.db() as s:
+        waiting = [j.id for j in s.get(records.Campaign, campaign_id).jobs if j.status == "pending"]
+    assert len(waiting) == 3  # the regenerates above
+    with ctx.db.begin() as s:
+        job = s.get(records.Job, waiting[0])
+        job.status, job.started_at, job.attempts = "running", records._now() - timedelta(hours=1), 1
+    look_after(campaign_id, ctx)
+    deadline = time.monotonic() + 120
+    while (counts := job_counts(campaign_id, ctx)).get("pending") or counts.get("running"):
+        assert time.monotonic() < deadline, counts
+        time.sleep(0.2)
+    with ctx.db() as s:
+        jobs = {j.id: j for j in s.get(records.Campaign, campaign_id).jobs}
+    assert all(jobs[j].status == "done" for j in waiting)
+    assert (jobs[waiting[0]].lost, jobs[waiting[0]].attempts) == (1, 2)

@@ -27,9 +27,11 @@ from pathlib import Path
 from billiard.exceptions import WorkerLostError
 from celery import Celery
 from celery.signals import task_postrun, task_prerun, worker_process_init
+from celery.utils.log import get_logger
 from celery.worker.control import inspect_command
 from celery.worker.request import Request
 from kombu import Exchange, Queue
+from sqlalchemy.exc import SQLAlchemyError
 
 from adgen import jobs, records
 from adgen.context import Context
@@ -39,6 +41,7 @@ from adgen.settings import Settings, get_settings
 
 MAX_RETRIES = 5  # transient errors (storage, database) per job, with exponential backoff
 RECONCILE_TASK = "adgen.reconcile"
+logger = get_logger(__name__)
 
 
 def make_app(settings: Settings) -> Celery:
@@ -109,8 +112,13 @@ class JobRequest(Request):
         exc = getattr(exc_info.exception, "exc", exc_info.exception)
         if isinstance(exc, WorkerLostError | SystemExit | KeyboardInterrupt) and self.args and self.worker_pid:
             found = re.search(r"signal \d+ \(\w+\)|exitcode -?\d+", str(exc))
-            lose(self.args[0], _worker_context(), found.group(0) if found else type(exc).__name__,
-                 claimed_by=f"{socket.gethostname()}/{self.worker_pid}")
+            try:
+                lose(self.args[0], _worker_context(), found.group(0) if found else type(exc).__name__,
+                     claimed_by=f"{socket.gethostname()}/{self.worker_pid}")
+            except (SQLAlchemyError, OSError):
+                # The records are unreachable: the message still goes back to the queue below, and the
+                # reconciler gives up on the run after the job time limit.
+                logger.exception("could not record the lost run of job %s", self.args[0])
         return super().on_failure(exc_info, send_failed_event, return_ok)
 
 
