@@ -75,10 +75,10 @@ def store_layouts(ctx: Context, image_key: str, texts: dict[str, list[str]], pla
     the primary at `image_key`, each other size beside it. Returns the other sizes' keys by "WxH"
     (a creative's `other_sizes`), None when the placement has no other size. The keys depend only
     on `image_key`, so a job run twice, or an edit, overwrites rather than adds."""
-    # A product photo's other sizes need its scene painted again for each layout (the inpainting
-    # model), which the storing thread must not run beside the next job's models: the export lays
-    # those out.
-    others = placement_.sizes[1:] if product is None else []
+    # A product photo's other sizes have their scenes painted for their own layouts; a job paints them
+    # with its models (`paint_sizes`), so the storing thread, which runs beside the next job's models,
+    # only lays out.
+    others = placement_.sizes[1:]
     ctx.storage.put(image_key, layout(texts, placement_, spec, background, logo, product=product, language=language), "image/png")
     keys = {}
     for width, height in others:
@@ -86,6 +86,15 @@ def store_layouts(ctx: Context, image_key: str, texts: dict[str, list[str]], pla
         ctx.storage.put(key, layout(texts, placement_, spec, background, logo, (width, height), product,
                                       language=language), "image/png")
     return keys or None
+
+
+def paint_sizes(shot: Shot, texts: dict[str, list[str]], placement_: Placement, spec: CampaignSpec,
+                logo: bytes | None, language: str) -> None:
+    """Paint the scene of each of the placement's other sizes around the product (kept in the shot),
+    with the models of the job that made it."""
+    for size in placement_.sizes[1:]:
+        shot.for_layout(plan_layout(**_render_args(texts, placement_, spec, logo, size, language)), placement_.image,
+                        None)
 
 
 def drawn_cta(cta: str, language: str) -> str:
@@ -152,6 +161,8 @@ def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
         layouts = [plan_layout(**_render_args(c.texts, placement_, spec, logo, None, audience.language)) for c in copies]
         backgrounds, shots = make_scenes(photo, layouts, placement_.image, ctx, prompt=prompt, negative=negative,
                                          seeds=seeds, steps=settings.steps, guidance=settings.guidance)
+        for copy, shot in zip(copies, shots, strict=True):
+            paint_sizes(shot, copy.texts, placement_, spec, logo, audience.language)
     elif placement_.image:
         image_model = image_model_for(image_ref, ctx)
         prompt = fit_prompt(image_model.pipe, prompt)

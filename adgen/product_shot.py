@@ -16,7 +16,7 @@ painted for it with the same model, prompt and seed, so the product is never cro
 import io
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PIL import Image
 
@@ -52,6 +52,9 @@ class Shot:
     cutout: Cutout
     lineage: ProductPhoto
     painting: Painting | None = None
+    # Scenes painted for other photo regions (another size of the placement), by region: painted
+    # while the job's models run (`prepare`), so laying out and storing every size paints nothing.
+    scenes: dict[tuple[int, int, int, int], tuple[Image.Image, Box]] = field(default_factory=dict, compare=False)
 
     @property
     def placed(self) -> Box:
@@ -69,13 +72,16 @@ class Shot:
         """The background and the product's box for a creative laid out as `layout_`: the recorded
         ones when its photo region is the one the scene was made for, else a new box in this layout
         and a scene painted for it."""
-        if _box(layout_.photo) == self.lineage.region:
+        region = _box(layout_.photo)
+        if region == self.lineage.region:
             return background, Box(*self.lineage.product_box)
-        if self.painting is None:
-            raise ValueError("a product shot laid out anew needs its painting (rebuild it with shot_of)")
-        box, canvas, canvas_box, inner = geometry(self.cutout, layout_, image, _pipe(self.painting))
-        return _paint(self.cutout, self.painting, canvas=canvas, box=canvas_box, region=_box(layout_.photo),
-                      inner=inner), box
+        if region not in self.scenes:
+            if self.painting is None:
+                raise ValueError("a product shot laid out anew needs its painting (rebuild it with shot_of)")
+            box, canvas, canvas_box, inner = geometry(self.cutout, layout_, image, _pipe(self.painting))
+            self.scenes[region] = _paint(self.cutout, self.painting, canvas=canvas, box=canvas_box, region=region,
+                                         inner=inner), box
+        return self.scenes[region]
 
 
 def _box(b) -> tuple[int, int, int, int]:
@@ -145,7 +151,7 @@ def make_scenes(stored: tuple[dict, dict, bytes], layouts: list, image: ImageSpe
             photo_sha256=cutout.photo_sha256, mask_sha256=cutout.mask_sha256, mask_source=cutout.source,
             cutout_key=photo["cutout_key"], inpaint_model=ModelUsed(**ref), strength=STRENGTH, canvas=canvas,
             canvas_box=_box(canvas_box), region=_box(layout_.photo), product_box=_box(box), scene_box=_box(inner),
-        )))
+        ), painting))
     return scenes, shots
 
 

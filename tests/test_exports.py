@@ -336,11 +336,11 @@ def test_the_local_test_chain_is_made_once_and_only_one_half_of_a_real_one_is_re
 
 
 def test_every_size_is_made_in_the_job_stored_with_the_creative_and_exported_as_stored(tmp_path, default_models):
-    """The other sizes are the files review and the report show: made by the job from the one scene,
-    made again when a reviewer edits the copy, and shipped by the export as stored. (A product photo's
-    other sizes need its scene painted again per layout, so those are laid out at export.)"""
+    """The other sizes are the files review and the report show: made by the job (a product photo's
+    scene painted for each size's layout by the job's own models), made again when a reviewer edits
+    the copy, and shipped by the export as stored."""
     data = _spec_data(placements=["meta_feed", "linkedin_single_image", "x_promoted"])
-    del data["products"][0]["images"]
+    assert data["products"][0]["images"]
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump(data))
     campaign = json.loads(adgen("campaign", "run", str(spec), "--json").stdout)["campaign_id"]
