@@ -148,47 +148,57 @@ def campaign_resume(campaign_id: str):
 @campaign_app.command("list")
 def campaign_list():
     """Every campaign with its status and creative counts."""
-    from sqlalchemy import func, select
+    from sqlalchemy import case, func, select
 
-    from adgen import records
+    from adgen.records import Brand, Campaign, Creative
 
-    ctx = context()
+    # One query however many campaigns: the counts are grouped once and joined, not asked per row.
+    counts = (select(Creative.campaign_id, func.count().label("made"),
+                     func.sum(case((Creative.status == "approved", 1), else_=0)).label("approved"))
+              .group_by(Creative.campaign_id).subquery())
+    query = (select(Campaign.id, Campaign.name, Brand.name, Campaign.status, func.coalesce(counts.c.made, 0),
+                    func.coalesce(counts.c.approved, 0), Campaign.created_at)
+             .join(Brand, Campaign.brand_id == Brand.id).outerjoin(counts, counts.c.campaign_id == Campaign.id)
+             .order_by(Campaign.created_at, Campaign.id))
     rows = [("id", "name", "brand", "status", "creatives", "approved", "created")]
-    with ctx.db() as s:
-        for c in s.scalars(select(records.Campaign).order_by(records.Campaign.created_at)):
-            n = s.scalar(select(func.count()).where(records.Creative.campaign_id == c.id))
-            a = s.scalar(select(func.count()).where(records.Creative.campaign_id == c.id, records.Creative.status == "approved"))
-            rows.append((c.id, c.name, c.brand.name, c.status, str(n), str(a), c.created_at.strftime("%Y-%m-%d %H:%M")))
+    with context().db() as s:
+        for id_, name, brand, status, made, approved, created in s.execute(query):
+            rows.append((id_, name, brand, status, str(made), str(approved), created.strftime("%Y-%m-%d %H:%M")))
     print_table(rows)
 
 
 def _summary(ctx, campaign_id: str) -> dict:
+    """One campaign's counts in three queries (the campaign, its jobs, its creatives), however many
+    campaigns, jobs and creatives there are; only the columns counted are read."""
     from sqlalchemy import select
 
-    from adgen import records
-    from adgen.lineage import Lineage
+    from adgen.records import Brand, Campaign, Creative, Job
 
     with ctx.db() as s:
-        c = s.get(records.Campaign, campaign_id)
-        if c is None:
+        found = s.execute(select(Campaign, Brand.name).join(Brand, Campaign.brand_id == Brand.id)
+                          .where(Campaign.id == campaign_id)).first()
+        if found is None:
             raise LookupError(f"no campaign {campaign_id!r}; see 'adgen campaign list'")
-        creatives = s.scalars(select(records.Creative).where(records.Creative.campaign_id == campaign_id)).all()
-        jobs = c.jobs
-        by_status: dict[str, int] = {}
-        for cr in creatives:
-            by_status[cr.status] = by_status.get(cr.status, 0) + 1
-        job_status: dict[str, int] = {}
-        for j in jobs:
-            job_status[j.status] = job_status.get(j.status, 0) + 1
-        return {
-            "id": c.id, "name": c.name, "brand": c.brand.name, "status": c.status,
-            "text_model": c.text_model, "image_model": c.image_model,
-            "jobs": job_status, "creatives": by_status, "total": len(creatives),
-            "compliance": {"pass": sum(cr.compliance["ok"] for cr in creatives),
-                           "fail": sum(not cr.compliance["ok"] for cr in creatives),
-                           "fixed": sum(bool(Lineage.of(cr.lineage).fixes) for cr in creatives)},
-            "failed_jobs": [{"id": j.id, "error": j.error} for j in jobs if j.status == "failed"],
-        }
+        c, brand = found
+        jobs = s.execute(select(Job.id, Job.status, Job.error).where(Job.campaign_id == campaign_id)
+                         .order_by(Job.position)).all()
+        creatives = s.execute(select(Creative.status, Creative.compliance, Creative.lineage)
+                              .where(Creative.campaign_id == campaign_id)).all()
+    by_status: dict[str, int] = {}
+    for cr in creatives:
+        by_status[cr.status] = by_status.get(cr.status, 0) + 1
+    job_status: dict[str, int] = {}
+    for j in jobs:
+        job_status[j.status] = job_status.get(j.status, 0) + 1
+    return {
+        "id": c.id, "name": c.name, "brand": brand, "status": c.status,
+        "text_model": c.text_model, "image_model": c.image_model,
+        "jobs": job_status, "creatives": by_status, "total": len(creatives),
+        "compliance": {"pass": sum(cr.compliance["ok"] for cr in creatives),
+                       "fail": sum(not cr.compliance["ok"] for cr in creatives),
+                       "fixed": sum(bool(cr.lineage["fixes"]) for cr in creatives)},
+        "failed_jobs": [{"id": j.id, "error": j.error} for j in jobs if j.status == "failed"],
+    }
 
 
 @campaign_app.command("show")
