@@ -21,7 +21,7 @@ import torch
 import yaml
 from PIL import Image
 
-from adgen.models import LoadedAdapters, ModelError
+from adgen.models import LoadedAdapters, ModelError, folder_size
 from adgen.scene import SEED_STEP, SceneError
 
 # Brand adapters kept loaded on the resident pipeline. diffusers' set_adapters slows as more adapters
@@ -112,9 +112,11 @@ class ImageModel:
     def use_adapter(self, name: str | None, path=None, ref: str = "") -> None:
         """Make `name` the only active LoRA (loading it from `path` the first time with stock
         `load_lora_weights`), or None for the bare pipeline."""
+        size = None
         if name is not None and name not in self.adapters:
             self.pipe.load_lora_weights(str(path), adapter_name=name)
-            if oldest := self.adapters.evict():
+            size = folder_size(path)
+            for oldest in self.adapters.evict(size):
                 self.pipe.delete_adapters(oldest)
                 del self.adapters[oldest]
         if name is None:
@@ -123,7 +125,7 @@ class ImageModel:
         else:
             self.pipe.enable_lora()
             self.pipe.set_adapters(name)
-            self.adapters.used(name, ref)
+            self.adapters.used(name, ref, size)
         self.active = name
 
     def bucket(self, width: int, height: int) -> tuple[int, int]:

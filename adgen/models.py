@@ -107,18 +107,40 @@ def _hub_revision(repo_id: str, field: str, filename: str) -> str:
         raise ModelError(f"{field}: cannot reach hub id {repo_id!r} ({type(e).__name__}); use 'default' or a local folder") from None
 
 
+def folder_size(path: Path | str) -> int:
+    """Bytes of an adapter file or of the files under its folder: what the byte cap on resident adapters counts."""
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
 class LoadedAdapters(OrderedDict[str, str]):
-    """The brand adapters loaded on a resident model: name -> ref, least recently used first. The
-    model deletes `evict()`'s answer before loading another one beyond `capacity`."""
+    """The brand adapters loaded on a resident model: name -> ref, least recently used first, with
+    each one's size in bytes. Before one more is loaded the model deletes `evict(size)`'s answer,
+    so at most `capacity` adapters stay loaded and, when `max_bytes` is set, their files add up to
+    no more than it (one adapter larger than the cap on its own is still loaded, alone)."""
 
-    def __init__(self, capacity: int):
+    def __init__(self, capacity: int, max_bytes: int | None = None):
         super().__init__()
-        self.capacity = capacity
+        self.capacity, self.max_bytes = capacity, max_bytes
+        self.sizes: dict[str, int] = {}
 
-    def evict(self) -> str | None:
-        """The adapter to delete before one more is loaded, or None while there is room."""
-        return next(iter(self)) if len(self) >= self.capacity else None
+    def evict(self, size: int = 0) -> list[str]:
+        """The adapters to delete, least recently used first, before one more of `size` bytes is loaded."""
+        names, count, total = [], len(self), sum(self.sizes.values())
+        for name in self:
+            if count < self.capacity and (self.max_bytes is None or total + size <= self.max_bytes):
+                break
+            names.append(name)
+            count, total = count - 1, total - self.sizes[name]
+        return names
 
-    def used(self, name: str, ref: str = "") -> None:
+    def used(self, name: str, ref: str = "", size: int | None = None) -> None:
         self[name] = ref or self.get(name) or name
+        self.sizes[name] = self.sizes.get(name, 0) if size is None else size
         self.move_to_end(name)
+
+    def __delitem__(self, name: str) -> None:
+        super().__delitem__(name)
+        del self.sizes[name]

@@ -29,9 +29,11 @@ def loaded() -> dict[tuple, object]:
 
 def _activate(model, ref: dict, ctx: "Context"):
     """Switch the resident model to the campaign's adapter (or none). An adapter already loaded is
-    switched to by name; a new one is fetched from storage into the local cache first."""
+    switched to by name; a new one is fetched from storage into the local cache first, and loading
+    it evicts the least recently used ones beyond the count and ADGEN_ADAPTER_BYTES caps."""
     from adgen.adapters import AdapterError, fetch
 
+    model.adapters.max_bytes = ctx.settings.adapter_bytes
     adapter = ref.get("adapter")
     if adapter is None:
         model.use_adapter(None)

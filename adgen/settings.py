@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     session_idle: int = Field(default=2 * 3600, ge=1, description="Seconds a web app session may go unused before it ends.")
     session_max: int = Field(default=24 * 3600, ge=1, description="Seconds after sign-in a web app session ends however busy it is.")
     ui_origins: list[str] = Field(default=[], description="Extra origins (https://ads.example.com) allowed to send requests that change something, when a proxy changes the Host header; the app's own origin is always allowed.")
+    adapter_bytes: int | None = Field(default=None, ge=1, description="Most bytes of brand adapters (the sizes of their files) kept loaded on each resident model; loading one more first deletes the least recently used until it fits. Default: no byte cap, only the count (8 text, 4 image adapters).")
     max_jobs: int = Field(default=500, ge=1, description="Most jobs (products x audiences x placements) one campaign may have.")
     max_creatives: int = Field(default=5000, ge=1, description="Most creatives (jobs x variants) one campaign may have.")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 
 from adgen.compliance import check_text, near_duplicate, shorten, strip_invisible
-from adgen.models import LoadedAdapters
+from adgen.models import LoadedAdapters, folder_size
 from adgen.platforms import Placement
 from adgen.prompts import copy_messages, fill_slots
 from adgen.spec import Audience, Brand, Product
@@ -67,7 +67,9 @@ class TextModel:
     def use_adapter(self, name: str | None, path=None, ref: str = "") -> None:
         """Make `name` the active PEFT adapter (loading it from `path` the first time), or None for
         the bare base model. The first adapter wraps the base in a PeftModel; later ones are added
-        to it by name, and the least recently used is deleted beyond MAX_ADAPTERS."""
+        to it by name, and the least recently used are deleted beyond MAX_ADAPTERS (or the byte cap
+        ADGEN_ADAPTER_BYTES, see LoadedAdapters)."""
+        size = None
         if name is not None and name not in self.adapters:
             from peft import PeftModel
 
@@ -76,13 +78,14 @@ class TextModel:
             else:
                 self.model = PeftModel.from_pretrained(self.model, str(path), adapter_name=name)
             self.model.eval()
-            if oldest := self.adapters.evict():
+            size = folder_size(path)
+            for oldest in self.adapters.evict(size):
                 self.model.set_adapter(name)  # peft refuses to delete the active adapter
                 self.model.delete_adapter(oldest)
                 del self.adapters[oldest]
         if name is not None:
             self.model.set_adapter(name)
-            self.adapters.used(name, ref)
+            self.adapters.used(name, ref, size)
         self.active = name
 
     def _prompt(self, messages: list[dict]) -> str:

@@ -4,6 +4,7 @@ backends), and the brand adapters resident on a model stay under a cap in bytes,
 used evicted first, on real PEFT adapters of different sizes."""
 
 import json
+import shutil
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -75,3 +76,54 @@ def test_campaign_list_and_show_ask_as_many_queries_for_200_campaigns_as_for_2(d
     assert info["creatives"] == {"approved": 1, "pending": 199}
     assert info["jobs"] == {"done": 1, "failed": 1} and info["failed_jobs"] == [{"id": "c0199-j1", "error": "out of memory"}]
     assert info["compliance"] == {"pass": 134, "fail": 66, "fixed": 100}
+
+
+def test_resident_adapters_stay_under_the_byte_cap_least_recently_used_first(default_models, tmp_path, monkeypatch):
+    """Three real PEFT adapters of different ranks (so different sizes) pushed to the registry and
+    switched to through the runners' own path, under ADGEN_ADAPTER_BYTES."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from adgen.adapters import adapter_files, push
+    from adgen.context import Context
+    from adgen.models import LoadedAdapters, folder_hash
+    from adgen.resident import text_model_for
+
+    base = tmp_path / "text"  # a copy, so this test's resident model is its own
+    shutil.copytree(default_models["text"], base)
+    ref = {"ref": str(base), "path": str(base), "hash": folder_hash(base)}
+    ctx = Context(Settings())
+    lineages, sizes = {}, {}
+    for name, rank in (("a", 2), ("b", 4), ("c", 8)):
+        torch.manual_seed(rank)
+        peft = get_peft_model(AutoModelForCausalLM.from_pretrained(base), LoraConfig(r=rank, init_lora_weights=False))
+        peft.save_pretrained(tmp_path / name)
+        lineages[name] = push(ctx.storage, tmp_path / name, brand=f"brand-{name}", kind="text",
+                              base={"ref": ref["ref"], "hash": ref["hash"]}).lineage()
+        sizes[name] = sum(p.stat().st_size for p in adapter_files(tmp_path / name, "text"))
+    assert len(set(sizes.values())) == 3
+
+    def use(*names: str, cap: int) -> list[str]:
+        """Switch to each adapter in turn under a cap; the adapters left loaded, oldest first."""
+        monkeypatch.setenv("ADGEN_ADAPTER_BYTES", str(cap))
+        for name in names:
+            model = text_model_for({**ref, "adapter": lineages[name]}, Context(Settings()))
+        loaded = {f"adapter_{lineage['hash']}": name for name, lineage in lineages.items()}
+        assert set(model.model.peft_config) == set(model.adapters)  # what peft holds is what is counted
+        assert model.model.active_adapter == f"adapter_{lineages[names[-1]]['hash']}"
+        assert model.complete([[{"role": "user", "content": "Coffee"}]], seed=1, max_new_tokens=2)
+        return [loaded[n] for n in model.adapters]
+
+    # c does not fit beside a and b: b, used least recently, goes; a, used again, stays.
+    assert use("a", "b", "a", "c", cap=sum(sizes.values()) - 1) == ["a", "c"]
+    assert use("b", cap=sum(sizes.values()) - 1) == ["c", "b"]
+    # A cap below any one adapter keeps only the one in use.
+    assert use("a", cap=1) == ["a"]
+
+    # Without a byte cap, the count alone decides, as before.
+    counted = LoadedAdapters(capacity=2)
+    for name in ("x", "y"):
+        assert counted.evict(10**9) == []
+        counted.used(name, size=10**9)
+    assert counted.evict(10**9) == ["x"]
