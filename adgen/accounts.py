@@ -19,7 +19,7 @@ import time
 from collections import deque
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from adgen import records
 from adgen.spec import DEFAULT_COLORS
@@ -202,8 +202,8 @@ def creative_of(s: Session, user_name: str, creative_id: str) -> records.Creativ
 
 
 def campaigns_of(s: Session, user_name: str) -> list[records.Campaign]:
-    """The user's campaigns, newest first."""
+    """The user's campaigns, newest first, each with its brand loaded in the same query."""
     brand_ids = [b.id for b in brands_of(s, user_name)]
-    query = select(records.Campaign).where(records.Campaign.brand_id.in_(brand_ids)).order_by(
-        records.Campaign.created_at.desc())
+    query = select(records.Campaign).where(records.Campaign.brand_id.in_(brand_ids)).options(
+        joinedload(records.Campaign.brand)).order_by(records.Campaign.created_at.desc(), records.Campaign.id)
     return list(s.scalars(query))

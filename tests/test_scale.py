@@ -6,7 +6,7 @@ used evicted first, on real PEFT adapters of different sizes."""
 import json
 import shutil
 
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -54,19 +54,48 @@ def _queries(url: str, *args: str) -> tuple[int, str]:
     return len(statements), result.stdout
 
 
+def _web_app_queries(url: str, user: str) -> tuple[int, list]:
+    """The statements the web app's campaign picker sends for one user, and what it lists."""
+    from adgen.context import Context
+    from ui.actions import my_campaigns
+
+    statements = []
+    engine = records.engine_for(url)
+    count = lambda *_: statements.append(1)  # noqa: E731
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        listed = my_campaigns(Context(Settings()), user)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return len(statements), listed
+
+
+def _grant_every_brand(url: str) -> None:
+    from adgen.accounts import add_user
+
+    with Session(records.engine_for(url)) as s, s.begin():
+        add_user(s, "ana", "a long enough password", list(s.scalars(select(records.Brand.name))))
+
+
 def test_campaign_list_and_show_ask_as_many_queries_for_200_campaigns_as_for_2(database):  # noqa: F811
     url = Settings().database
     _add_campaigns(url, 0, 2)
     few_list, listed = _queries(url, "campaign", "list")
     few_show, _ = _queries(url, "campaign", "show", "c0000", "--json")
-    assert len(listed.splitlines()) == 1 + 2
+    _grant_every_brand(url)
+    few_web, picked = _web_app_queries(url, "ana")
+    assert len(listed.splitlines()) == 1 + 2 and len(picked) == 2
 
     _add_campaigns(url, 2, 197)
     _add_campaigns(url, 199, 1, creatives=200)
     many_list, listed = _queries(url, "campaign", "list")
     many_show, shown = _queries(url, "campaign", "show", "c0199", "--json")
+    _grant_every_brand(url)
+    many_web, picked = _web_app_queries(url, "ana")
 
-    assert (few_list, few_show) == (many_list, many_show) == (1, 3)
+    assert (few_list, few_show, few_web) == (many_list, many_show, many_web)
+    assert (many_list, many_show) == (1, 3)
+    assert len(picked) == 200 and picked[0][1] == "c0199" and "brand 199" in picked[0][0]
     rows = [line.split() for line in listed.splitlines()[1:]]
     assert len(rows) == 200
     assert rows[0][:6] == ["c0000", "campaign-0", "brand", "0", "done", "3"] and rows[0][6] == "1"
