@@ -462,9 +462,9 @@ def approve_remaining(ctx: Context, user: str, campaign_id: str) -> int:
     """Approve every pending creative that passes its checks; the ones that fail stay pending."""
     with ctx.db() as s:
         campaign_of(s, user, campaign_id)
-        query = select(records.Creative.id).where(records.Creative.campaign_id == campaign_id,
-                                                  records.Creative.status == "pending")
-        ids = [cid for cid in s.scalars(query) if s.get(records.Creative, cid).compliance["ok"]]
+        query = select(records.Creative.id, records.Creative.compliance).where(
+            records.Creative.campaign_id == campaign_id, records.Creative.status == "pending")
+        ids = [cid for cid, compliance in s.execute(query) if compliance["ok"]]
     return approve(ctx, campaign_id, ids, user) if ids else 0
 
 
