@@ -15,6 +15,7 @@ on the offline default models, one after the other in one process, side by side:
 import argparse
 import os
 import resource
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -144,6 +145,7 @@ def main() -> None:
         results, ids = {}, {}
         for n in args.creatives:
             ids[n], results[n] = measure(ctx, n, args.candidates, Path(home) / "exports")
+            print(f"N = {n}: {results[n]}", file=sys.stderr, flush=True)
         with ctx.db() as s:
             recorded = len(s.scalars(select(records.Campaign.id)).all())
         add_campaigns(ctx, 200 - recorded)
