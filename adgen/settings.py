@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     ui_origins: list[str] = Field(default=[], description="Extra origins (https://ads.example.com) allowed to send requests that change something, when a proxy changes the Host header; the app's own origin is always allowed.")
     max_jobs: int = Field(default=500, ge=1, description="Most jobs (products x audiences x placements) one campaign may have.")
     max_creatives: int = Field(default=5000, ge=1, description="Most creatives (jobs x variants) one campaign may have.")
+    max_running_campaigns: int = Field(default=10, ge=1, description="Most unfinished (pending or running) campaigns one brand may have at once; another is refused until one finishes or is cancelled.")
 
     def model_post_init(self, _context) -> None:
         self.home = self.home.expanduser().resolve()
