@@ -87,6 +87,17 @@ def store_cutout(cut: Cutout, ctx: Context) -> dict:
     return {"cutout_key": key, **cut.lineage()}
 
 
+def _check_running(brand_name: str, ctx: Context) -> None:
+    """A brand's unfinished campaigns against `max_running_campaigns`, before anything is recorded."""
+    limit = ctx.settings.max_running_campaigns
+    with ctx.db() as s:
+        running = s.scalar(select(func.count()).select_from(records.Campaign).join(records.Brand)
+                           .where(records.Brand.name == brand_name, records.Campaign.status.in_(("pending", "running"))))
+    if running >= limit:
+        raise SpecError(f"brand.name: {brand_name!r} is at its limit of {limit} unfinished campaigns "
+                        f"(ADGEN_MAX_RUNNING_CAMPAIGNS); wait for one to finish or cancel one")
+
+
 def create_campaign(spec: CampaignSpec, ctx: Context, progress=None) -> str:
     """Record a campaign and its jobs; returns the campaign id. Validates models, the logo and the
     product photos (cut out here) first, so bad input writes nothing."""
@@ -95,6 +106,7 @@ def create_campaign(spec: CampaignSpec, ctx: Context, progress=None) -> str:
     from adgen.models import resolve_model
     from adgen.score import check_judge
 
+    _check_running(spec.brand.name, ctx)
     check_judge(spec.models.judge, ctx.settings)
     for i, audience in enumerate(spec.audiences if spec.copy_by == "model" else ()):  # before anything is stored
         try:

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     adapter_bytes: int | None = Field(default=None, ge=1, description="Most bytes of brand adapters (the sizes of their files) kept loaded on each resident model; loading one more first deletes the least recently used until it fits. Default: no byte cap, only the count (8 text, 4 image adapters).")
     max_jobs: int = Field(default=500, ge=1, description="Most jobs (products x audiences x placements) one campaign may have.")
     max_creatives: int = Field(default=5000, ge=1, description="Most creatives (jobs x variants) one campaign may have.")
+    max_running_campaigns: int = Field(default=10, ge=1, description="Most unfinished (pending or running) campaigns one brand may have at once; another is refused until one finishes or is cancelled.")
 
     def model_post_init(self, _context) -> None:
         self.home = self.home.expanduser().resolve()

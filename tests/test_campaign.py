@@ -93,7 +93,13 @@ def test_show_report_approve_export(campaign, tmp_path):
     adgen("campaign", "report", campaign, "--out", str(report))
     html = report.read_text()
     assert html.count("class='card'") == 30
-    assert html.count("data:image/jpeg;base64,") == 24  # google_rsa is text only: a search preview instead
+    # every image creative at its primary size and each other size of its placement (google_rsa is
+    # text only: a search preview instead)
+    others = sum(2 * 3 * (len(placement(p).sizes) - 1) for p in ("meta_feed", "meta_story", "linkedin_single_image",
+                                                                  "x_promoted"))
+    assert others > 0
+    assert html.count("<img class='other' src='data:image/jpeg;base64,") == others
+    assert html.count("data:image/jpeg;base64,") == 24 + others
     assert "src='http" not in html and 'src="http' not in html  # self-contained
 
     empty = adgen("campaign", "export", campaign, "--out", str(tmp_path / "none"), check=False)

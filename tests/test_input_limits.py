@@ -205,3 +205,21 @@ def test_finetune_checks_the_brand_before_training(tmp_path, home, default_model
     result = adgen("finetune", "text", "--brand", "Northwind Coffee", "--data", str(data), check=False)
     assert result.returncode == 2 and "--brand 'Northwind Coffee' is not a slug" in result.stderr, result.stderr
     assert not (home / "finetune").exists() and not (home / "storage").exists()
+
+
+def test_a_brand_with_too_many_unfinished_campaigns_is_refused_and_nothing_is_written(tmp_path, home, default_models):
+    spec = _spec(tmp_path, lambda d: d.update(placements=["google_rsa"], audiences=d["audiences"][:1], variants=1))
+    from adgen.context import Context
+    from adgen.jobs import create_campaign
+    from adgen.settings import Settings
+
+    env = {"ADGEN_MAX_RUNNING_CAMPAIGNS": "1", "ADGEN_MODELS": str(MODELS)}
+    detached = create_campaign(load_spec(spec), Context(Settings()))  # recorded, not run yet: unfinished
+    refused = adgen("campaign", "run", spec, "--json", env=env, check=False)
+    assert refused.returncode == 2
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert "limit of 1 unfinished campaigns (ADGEN_MAX_RUNNING_CAMPAIGNS)" in refused.stderr
+    assert "brand.name" in refused.stderr and "Northwind Coffee" in refused.stderr
+    assert adgen("campaign", "list").stdout.count("spring-launch") == 1
+    assert "cancelled" in adgen("campaign", "cancel", detached).stdout
+    assert json.loads(adgen("campaign", "run", spec, "--json", env=env).stdout)["jobs"] == {"done": 1}
