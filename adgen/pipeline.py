@@ -154,9 +154,9 @@ def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
     if placement_.image and photo:
         # The scene is painted around the product, placed where this variant's layout leaves room.
         inpaint_ref = photo[1]
-        prompt = fit_prompt(inpaint_model_for(inpaint_ref, ctx).pipe, prompt)
-        settings = image_settings(type(inpaint_model_for(inpaint_ref, ctx).pipe).__name__, inpaint_ref["ref"],
-                                  field="models.inpaint")
+        inpaint_pipe = inpaint_model_for(inpaint_ref, ctx).pipe
+        prompt = fit_prompt(inpaint_pipe, prompt)
+        settings = image_settings(type(inpaint_pipe).__name__, inpaint_ref["ref"], field="models.inpaint")
         negative = NEGATIVE_IMAGE_PROMPT if settings.negative else None
         layouts = [plan_layout(**_render_args(c.texts, placement_, spec, logo, None, audience.language)) for c in copies]
         backgrounds, shots = make_scenes(photo, layouts, placement_.image, ctx, prompt=prompt, negative=negative,

@@ -78,15 +78,16 @@ def make_app(settings: Settings) -> Celery:
 
 
 app = make_app(get_settings())
-_ctx: Context | None = None
+_contexts: dict[int, Context] = {}
 
 
 def context() -> Context:
-    """The child's own settings, database engine and storage client, made after the fork."""
-    global _ctx
-    if _ctx is None:
-        _ctx = Context(get_settings())
-    return _ctx
+    """This process's own settings, database engine and storage client: a child's is made after the
+    fork, apart from the worker's (the parent's, which records the runs its children lose)."""
+    pid = os.getpid()
+    if pid not in _contexts:
+        _contexts[pid] = Context(get_settings())
+    return _contexts[pid]
 
 
 @worker_process_init.connect
@@ -113,24 +114,13 @@ class JobRequest(Request):
         if isinstance(exc, WorkerLostError | SystemExit | KeyboardInterrupt) and self.args and self.worker_pid:
             found = re.search(r"signal \d+ \(\w+\)|exitcode -?\d+", str(exc))
             try:
-                lose(self.args[0], _worker_context(), found.group(0) if found else type(exc).__name__,
+                lose(self.args[0], context(), found.group(0) if found else type(exc).__name__,
                      claimed_by=f"{socket.gethostname()}/{self.worker_pid}")
             except (SQLAlchemyError, OSError):
                 # The records are unreachable: the message still goes back to the queue below, and the
                 # reconciler gives up on the run after the job time limit.
                 logger.exception("could not record the lost run of job %s", self.args[0])
         return super().on_failure(exc_info, send_failed_event, return_ok)
-
-
-_parent_ctx: Context | None = None
-
-
-def _worker_context() -> Context:
-    """The worker's (parent process's) own context, apart from its children's."""
-    global _parent_ctx
-    if _parent_ctx is None:
-        _parent_ctx = Context(get_settings())
-    return _parent_ctx
 
 
 @app.task(name=TASK, bind=True, max_retries=MAX_RETRIES, Request=JobRequest)
