@@ -88,7 +88,7 @@ def store_cutout(cut: Cutout, ctx: Context) -> dict:
 
 
 def _check_running(brand_name: str, ctx: Context) -> None:
-    """A brand's unfinished campaigns against `max_running_campaigns`, before anything is recorded."""
+    """A brand's unfinished campaigns against `max_running_campaigns`, before anything is stored."""
     limit = ctx.settings.max_running_campaigns
     with ctx.db() as s:
         running = s.scalar(select(func.count()).select_from(records.Campaign).join(records.Brand)
@@ -106,7 +106,6 @@ def create_campaign(spec: CampaignSpec, ctx: Context, progress=None) -> str:
     from adgen.models import resolve_model
     from adgen.score import check_judge
 
-    _check_running(spec.brand.name, ctx)
     check_judge(spec.models.judge, ctx.settings)
     for i, audience in enumerate(spec.audiences if spec.copy_by == "model" else ()):  # before anything is stored
         try:
@@ -124,6 +123,7 @@ def create_campaign(spec: CampaignSpec, ctx: Context, progress=None) -> str:
     inpaint_ref = vars(resolve_model(spec.models.inpaint, "inpaint", ctx.settings, progress=progress)) if photos else None
     if inpaint_ref:
         check_family(inpaint_ref["path"], inpaint_ref["ref"], "models.inpaint")
+    _check_running(spec.brand.name, ctx)  # after the checks of the input, so bad input leaves no database
 
     logo_key = None
     if logo is not None:
