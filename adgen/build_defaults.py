@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 from adgen.platforms import registry
+from adgen.precision import fast_bf16
 from adgen.prompts import SLOTS, copy_messages
 from adgen.spec import Audience, Brand, Product
 
@@ -167,8 +168,8 @@ def build_text_model(
                 labels[i, len(p) : len(p) + len(c)] = torch.tensor(c)
                 mask[i, : len(p) + len(c)] = 1
         labels[labels == assistant] = -100  # the turn marker is given, never predicted
-        # bf16 autocast: about 1.5x faster on CPUs with bf16 support and on GPUs; weights stay fp32.
-        with torch.autocast(model.device.type, dtype=torch.bfloat16):
+        # bf16 autocast where the device has native bf16 (about 1.5x faster there); weights stay fp32.
+        with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=fast_bf16(model.device.type)):
             loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -239,7 +240,7 @@ def _train_vae(vae, *, steps: int, seed: int, progress: Progress | None) -> floa
     vae.train()
     for step in range(steps):
         x = _abstract_scenes(8, 64, rng)
-        with torch.autocast(vae.device.type, dtype=torch.bfloat16):
+        with torch.autocast(vae.device.type, dtype=torch.bfloat16, enabled=fast_bf16(vae.device.type)):
             posterior = vae.encode(x).latent_dist
             recon = vae.decode(posterior.sample()).sample
         loss = torch.nn.functional.mse_loss(recon.float(), x) + 1e-6 * posterior.kl().mean()

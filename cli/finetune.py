@@ -59,7 +59,10 @@ def _train_with_bar(train, label: str, steps_hint: int):
         def on_step(step: int, total: int, loss: float):
             bar.update(task, completed=step, total=total, description=f"{label} (loss {loss:.3f})")
 
-        return train(on_step)
+        metrics = train(on_step)
+    if metrics.get("precision_note"):
+        console.print(f"[yellow]note[/yellow] {metrics['precision_note']}", highlight=False, soft_wrap=True)
+    return metrics
 
 
 def _register(ctx, adapter_dir: Path, *, brand: str, kind: str, base, dataset: dict, config, metrics: dict,

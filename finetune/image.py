@@ -20,6 +20,7 @@ import torch
 import yaml
 
 from adgen.image import bucket_for, image_settings, sample
+from adgen.precision import training_precision
 from adgen.prompts import NEGATIVE_IMAGE_PROMPT
 from finetune import checkpoints
 from finetune.config import ImageConfig
@@ -69,7 +70,8 @@ def train_image(
     if len(data.examples) < config.batch_size:
         raise DataError(f"{len(data.examples)} images are fewer than batch_size {config.batch_size}; "
                         "add images or lower batch_size in the recipe")
-    accelerator = Accelerator(mixed_precision=config.mixed_precision)
+    precision, precision_note = training_precision(config.mixed_precision)
+    accelerator = Accelerator(mixed_precision=precision)
     set_seed(config.seed)
     pipe = AutoPipelineForText2Image.from_pretrained(base.path)
     pipe.set_progress_bar_config(disable=True)
@@ -192,7 +194,7 @@ def train_image(
         "images": len(data.examples), "steps": config.steps, "resumed_from": start_step or None, "seconds": seconds,
         "first_loss": round(sum(losses[:10]) / len(losses[:10]), 4), "final_loss": round(sum(losses[-10:]) / len(losses[-10:]), 4),
         "buckets": sorted({f"{w}x{h}" for w, h in bucket_of}), "validation_prompts": prompts,
-        "processes": accelerator.num_processes, "skipped_files": data.skipped,
+        "processes": accelerator.num_processes, "mixed_precision": precision, "precision_note": precision_note, "skipped_files": data.skipped,
     }
     if accelerator.is_main_process:
         adapter = out / "adapter"

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from adgen.precision import training_precision
 from finetune.config import PreferenceConfig
 from finetune.data import DataError, copy_examples, delexicalised, split
 from finetune.pictures import loss_curve
@@ -134,12 +135,13 @@ def train_preference(pairs: list[dict], brand_name: str, base, adapter: Path | N
             if progress and logs and "loss" in logs:
                 progress(state.global_step, state.max_steps, float(logs["loss"]))
 
+    precision, precision_note = training_precision(config.mixed_precision)
     args = DPOConfig(
         output_dir=str(out / "checkpoints"), max_steps=config.steps, per_device_train_batch_size=config.batch_size,
         learning_rate=config.learning_rate, beta=config.beta, max_length=config.max_length, seed=config.seed,
         logging_steps=1, save_strategy="steps" if config.checkpoint_every else "no",
         save_steps=config.checkpoint_every or config.steps, report_to=[], disable_tqdm=True,
-        bf16=config.mixed_precision == "bf16", fp16=config.mixed_precision == "fp16",
+        bf16=precision == "bf16", fp16=precision == "fp16",
         lr_scheduler_type="constant", warmup_steps=0, gradient_checkpointing=False,
     )
     trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(train_rows),
@@ -156,6 +158,7 @@ def train_preference(pairs: list[dict], brand_name: str, base, adapter: Path | N
         "seconds": round(result.metrics.get("train_runtime", 0.0), 1),
         "final_train_loss": round(sum(losses[-5:]) / max(1, len(losses[-5:])), 4),
         "on_adapter": adapter is not None, "processes": 1,
+        "mixed_precision": precision, "precision_note": precision_note,
     }
     folder = out / "adapter"
     policy.save_pretrained(folder, selected_adapters=["default"])

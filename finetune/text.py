@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from adgen.precision import training_precision
 from finetune import checkpoints
 from finetune.config import TextConfig
 from finetune.data import DataError, TextData, delexicalised, split
@@ -105,7 +106,8 @@ def train_text(
     from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    accelerator = Accelerator(mixed_precision=config.mixed_precision)
+    precision, precision_note = training_precision(config.mixed_precision)
+    accelerator = Accelerator(mixed_precision=precision)
     set_seed(config.seed)
     tokenizer = AutoTokenizer.from_pretrained(base.path)
     if tokenizer.pad_token is None:
@@ -176,7 +178,7 @@ def train_text(
         "validation_examples": len(val_rows), "steps": config.steps, "resumed_from": start_step or None,
         "seconds": seconds, "final_train_loss": round(sum(losses[-5:]) / len(losses[-5:]), 4),
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        "processes": accelerator.num_processes, "skipped_rows": data.skipped, "negatives": data.negatives,
+        "processes": accelerator.num_processes, "mixed_precision": precision, "precision_note": precision_note, "skipped_rows": data.skipped, "negatives": data.negatives,
     }
     if accelerator.is_main_process:
         adapter = out / "adapter"
