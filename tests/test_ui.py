@@ -279,6 +279,15 @@ def test_bad_input_gets_a_clear_message_and_writes_nothing(bob, tmp_path):
         _unchanged(bob, bid, kit, campaigns)
     with pytest.raises(AppError, match="campaign: 'Autumn Tea' is not a slug"):
         bob.predict(bid, "Autumn Tea", PRODUCTS, AUDIENCES, ["meta_feed"], 1, 0, "", "", api_name="/create_campaign")
+    # the audiences' language column: a tag that is not BCP 47, and German for the English-only default model
+    german = {"headers": ["name", "persona", "language"], "data": [["teachers", "Teachers who grade at night.", "de"]]}
+    bad_tag = {**german, "data": [["teachers", "Teachers who grade at night.", "german!"]]}
+    for audiences, copy_by, message in ((bad_tag, "model", "Audiences, row 1: language 'german!' is not a BCP 47 language tag"),
+                                        (german, "model", "'de': the default model writes English only")):
+        with pytest.raises(AppError, match=message):
+            bob.predict(bid, "autumn", PRODUCTS, audiences, ["meta_feed"], 1, 0, "", "", None, copy_by,
+                        api_name="/create_campaign")
+        _unchanged(bob, bid, kit, campaigns)
 
     spec = EXAMPLE.read_text().replace("Northwind Coffee", "Contoso Tea").replace(
         "  logo: examples/northwind-logo.png        # optional\n", "")
@@ -298,6 +307,11 @@ def test_bad_input_gets_a_clear_message_and_writes_nothing(bob, tmp_path):
         with pytest.raises(AppError, match=message):
             bob.predict(bid, handle_file(str(path)), api_name="/upload_spec")
         _unchanged(bob, bid, kit, campaigns)
+
+    # German with English drafts for reviewers to replace: the campaign's jobs are for German readers
+    cid = bob.predict(bid, "herbst", PRODUCTS, german, ["meta_feed"], 1, 0, "", "", None, "edits",
+                      api_name="/create_campaign")[0]["value"]
+    assert "teachers · German (de)" in bob.predict(cid, "all", "all", "all", "id", 0, api_name="/campaign")[0]
 
 
 def _png(path, image: Image.Image) -> str:

@@ -29,7 +29,7 @@ from adgen.context import Context
 from adgen.export import export_campaign
 from adgen.fonts import FontError
 from adgen.jobs import create_campaign, logo_problem, regenerate
-from adgen.languages import direction, language_label
+from adgen.languages import LanguageError, direction, language_label, language_tag
 from adgen.linebreak import graphemes
 from adgen.platforms import placement, registry
 from adgen.review import alternatives, approve, edit, reject, swap
@@ -157,10 +157,14 @@ def _audiences(table) -> list[dict]:
         raise InputError("Audiences: add at least one audience with a name and a persona")
     audiences = []
     for i, row in enumerate(rows, 1):
-        name, persona = (row + [""] * 2)[:2]
+        name, persona, language = (row + [""] * 3)[:3]
         if not name or not persona:
             raise InputError(f"Audiences, row {i}: an audience needs a name (e.g. busy-parents) and a persona")
-        audiences.append({"name": name, "persona": persona})
+        try:
+            language = language_tag(language or "en")
+        except LanguageError as e:
+            raise InputError(f"Audiences, row {i}: language {e}") from None
+        audiences.append({"name": name, "persona": persona, "language": language})
     return audiences
 
 
@@ -203,9 +207,10 @@ def _create(ctx: Context, data: dict, kit: dict, source: str, photo_paths: list[
 
 def create_from_form(ctx: Context, user: str, brand_id: str, name: str, products, audiences,
                      placements: list[str], variants: int, seed: int | None, text_adapter: str,
-                     image_adapter: str, photo_paths: list[str] | None = None) -> str:
+                     image_adapter: str, photo_paths: list[str] | None = None, copy_by: str | None = None) -> str:
     """Build a spec from the campaign builder's fields and start generating; returns the campaign id.
-    A product's photo is the uploaded photo its photo column names."""
+    A product's photo is the uploaded photo its photo column names; `copy_by` is the spec's field
+    (the text model writes each audience's language, or English drafts that reviewers replace)."""
     kit = brand_kit(ctx, user, brand_id)
     if not (name or "").strip():
         raise InputError("Campaign name: give the campaign a name, e.g. spring-launch")
@@ -216,6 +221,7 @@ def create_from_form(ctx: Context, user: str, brand_id: str, name: str, products
         "audiences": _audiences(audiences), "placements": list(placements), "variants": int(variants or 0),
         "seed": int(seed or 0), "adapters": {"text": (text_adapter or "").strip() or None,
                                              "image": (image_adapter or "").strip() or None},
+        "copy_by": copy_by or "model",
     }
     return _create(ctx, data, kit, "campaign", photo_paths, lambda i, _: f"Products, row {i + 1}: photo")
 

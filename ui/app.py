@@ -160,9 +160,9 @@ def build_app(settings: Settings) -> gr.Blocks:
                 gr.Timer(active=True))
 
     def create(user, brand_id, name, products, audiences, chosen, variants, seed, text_adapter, image_adapter,
-               photos=None):
+               photos=None, copy_by="model"):
         campaign_id = actions.create_from_form(ctx, user, brand_id, name, products, audiences, chosen, variants, seed,
-                                               text_adapter, image_adapter, photos)
+                                               text_adapter, image_adapter, photos, copy_by)
         return started(user, campaign_id)
 
     def upload(user, brand_id, spec_file, photos=None):
@@ -298,8 +298,15 @@ def build_app(settings: Settings) -> gr.Blocks:
                                                "wrong, upload a PNG with alpha instead", columns=2, height=280,
                                          object_fit="contain", format="png", elem_id="cutouts")
                 audiences = gr.Dataframe(
-                    [["", ""]], headers=["name (slug)", "persona"], datatype="str", type="array", column_count=2,
-                    interactive=True, label="Audiences: who they are and what they want", elem_id="audiences",
+                    [["", "", "en"]], headers=["name (slug)", "persona", "language (en, de, ja, pt-BR, ar, ...)"],
+                    datatype="str", type="array", column_count=3, interactive=True,
+                    label="Audiences: who they are, what they want and the language their ads are in", elem_id="audiences",
+                )
+                copy_by = gr.Radio(
+                    [("written by the text model", "model"),
+                     ("English drafts that reviewers replace with their translation", "edits")],
+                    value="model", label="Copy in each audience's language (the offline default model writes English only)",
+                    elem_id="copy_by",
                 )
                 chosen = gr.CheckboxGroup(choices=placements, label="Placements")
                 with gr.Accordion("Brand adapters (optional)", open=False), gr.Row():
@@ -375,7 +382,7 @@ def build_app(settings: Settings) -> gr.Blocks:
                    api_name="save_brand")
         created = [campaign, tabs, timer]
         create_btn.click(handler(create), [brand, name, products, audiences, chosen, variants, seed, text_adapter,
-                                           image_adapter, photos], created, api_name="create_campaign")
+                                           image_adapter, photos, copy_by], created, api_name="create_campaign")
         upload_btn.click(handler(upload), [brand, spec_file, photos], created, api_name="upload_spec")
         photos.change(handler(preview_photos), [photos, products], cutouts, api_name="preview_photos")
         for component in filters:
