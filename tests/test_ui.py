@@ -162,6 +162,39 @@ def test_create_generate_review_and_export(alice, made, tmp_path):
         assert {n for n in names if n.startswith(f"spring-launch/meta/{feed}_")} == {
             f"spring-launch/meta/{feed}_square_1080x1080.png", f"spring-launch/meta/{feed}_portrait_1080x1350.png"}
 
+    # after launch: the search ads' Google Ads export, uploaded in the results tab
+    _results_are_imported_and_show_what_won(alice, made["campaign"], search, new, tmp_path)
+
+
+def _google_export(path: Path, rows: list[tuple[str, int, int]]) -> str:
+    with open(path, "w", newline="") as f:
+        f.write("Ad report\nNovember 1, 2026 - November 30, 2026\nDay,Final URL,Impr.,Clicks,Conversions,Cost\n")
+        for creative_id, impressions, clicks in rows:
+            f.write(f"2026-11-01,https://example.com/cold-brew?utm_content={creative_id},{impressions},{clicks},1,3.50\n")
+    return str(path)
+
+
+def _results_are_imported_and_show_what_won(alice, cid, old, new, tmp_path):
+    """Two search ads of one cell, the regenerated one clicked far more: stored once, the winner
+    called and drawn, a row of no creative listed, a malformed file refused in one line."""
+    report = _google_export(tmp_path / "google-ads.csv", [(old, 2000, 40), (new, 2000, 110), ("0123456789ab-000-0", 500, 5)])
+    summary, plot, table, verdicts = alice.predict(cid, handle_file(report), "google", False, api_name="/import_results")
+    assert summary.startswith("Stored 2 rows from google-ads.csv.")
+    assert "Rows that match no creative of this campaign (not stored):\n- row 6: `https://example.com/cold-brew?utm_content=0123456789ab-000-0`" in summary
+    assert [(r[3], r[4], r[5], r[6], r[10]) for r in table["data"]] == [(new, 2000, 110, "5.50%", "winner"), (old, 2000, 40, "2.00%", "")]
+    assert re.search(rf"Cold Brew Concentrate · busy-parents · google_rsa: winner \*\*{new}\*\* \(p = [\d.e-]+\)", verdicts)
+    with Image.open(plot) as im:  # the picture: each creative's CTR and interval, the winner in orange
+        colours = {c for _, c in im.convert("RGB").getcolors(1 << 16)}
+    assert (200, 85, 61) in colours and (59, 42, 32) in colours
+
+    again = alice.predict(cid, handle_file(report), "google", False, api_name="/import_results")
+    assert again[0] == "google-ads.csv was imported before; nothing changed.\n\nRows that match no creative of this campaign (not stored):\n- row 6: `https://example.com/cold-brew?utm_content=0123456789ab-000-0`"
+    assert again[2]["data"] == table["data"]
+    bad = _google_export(tmp_path / "bad.csv", [(new, 100, 300)])
+    with pytest.raises(AppError, match=r"^bad.csv row 4: 300 clicks but only 100 impressions$"):
+        alice.predict(cid, handle_file(bad), "google", False, api_name="/import_results")
+    assert alice.predict(cid, api_name="/insights")[1]["data"] == table["data"]  # nothing written
+
 
 def test_gallery_sorts_and_filters_by_score_and_a_swap_needs_a_new_approval(alice, made):
     """Scores beside every creative, best first on request, a minimum score; an unchosen candidate
@@ -202,7 +235,7 @@ def test_files_are_never_served_from_the_records_or_storage(server, root, made):
         assert httpx.get(f"{server}/gradio_api/file={path}").status_code in (401, 403)
 
 
-def test_a_second_advertiser_reaches_nothing_of_the_first(alice, bob, made):
+def test_a_second_advertiser_reaches_nothing_of_the_first(alice, bob, made, tmp_path):
     cid, bid, (feed, search) = made["campaign"], made["brand"], made["ids"]
     before = alice.predict(feed, api_name="/creative")
     logo = str(EXAMPLE.parent / "northwind-logo.png")
@@ -221,6 +254,8 @@ def test_a_second_advertiser_reaches_nothing_of_the_first(alice, bob, made):
         "/swap": (feed, 0),
         "/approve_all": (cid,),
         "/export": (cid,),
+        "/insights": (cid,),
+        "/import_results": (cid, handle_file(_google_export(tmp_path / "hers.csv", [(search, 100, 1)])), "google", False),
     }
     endpoints = set(bob.view_api(print_info=False, return_format="dict")["named_endpoints"])
     assert endpoints - {"/whoami", "/preview_photos"} == set(attempts), "every endpoint that takes an id must be tried here"

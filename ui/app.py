@@ -1,8 +1,8 @@
 """The advertiser app: `build_app(settings)` makes the Gradio Blocks, `serve` launches it safely.
 
-Three tabs follow the work: the brand kit, the campaign builder, and the review of a campaign
+Four tabs follow the work: the brand kit, the campaign builder, the review of a campaign
 (progress per job, a gallery filtered by audience, placement and status, one creative with its
-checks and lineage, the review actions and the export). Handlers are thin: they take the user from
+checks and lineage, the review actions and the export), and its results once it ran (ui/results.py). Handlers are thin: they take the user from
 the request and call `ui.actions`, which checks on the server that the user may touch every id.
 Per-user data lives only in the browser session (component values and `gr.State`), never here.
 """
@@ -32,6 +32,7 @@ from adgen.spec import MAX_VARIANTS, SpecError  # noqa: E402
 from ui import actions  # noqa: E402
 from ui.guard import Guard, SignIn  # noqa: E402
 from ui.jobs import look_after  # noqa: E402
+from ui.results import results_tab  # noqa: E402
 
 POLL_SECONDS = 2.0
 # Uploads larger than this never reach a handler; logos have their own, smaller limit
@@ -367,6 +368,7 @@ def build_app(settings: Settings) -> gr.Blocks:
                             # JSON as text: the Gradio client reads any {"path": ...} inside gr.JSON as a file
                             lineage = gr.Code(label="Lineage", language="json", interactive=False)
                             history = gr.JSON(label="Decisions")
+            results_tab(ctx, handler)
         ids = gr.State([])
         seen = gr.State(None)  # the creative shown and its version: what review actions say they act on
         timer = gr.Timer(POLL_SECONDS, active=False)
