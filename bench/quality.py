@@ -6,7 +6,8 @@ Prints side by side per spec: audience fit (the share of creatives whose whole c
 their own persona than to any other audience's, with the product's direction projected out; also
 shown with the raw cosine), product named, near-duplicate variant pairs in a
 cell (cosine > 0.9), field-role leaks, the mean overall score, and wall time relative to
-`candidates: 1`. The judge is a sentence encoder: these are proxies, not click-through rates.
+`candidates: 1` with the load average (the machine may be shared). The judge is a sentence encoder:
+these are proxies, not click-through rates.
 
     ADGEN_MODELS=path/to/models python bench/quality.py [--candidates N] [CAMPAIGN ...]   # default: every spec
 
@@ -109,7 +110,8 @@ def main() -> None:
             for name in a:
                 print(f"{spec['campaign']:<16} {name:<22} {a[name]:>8.2f} {b[name]:>8.2f}   {goals[name]}")
             print(f"{spec['campaign']:<16} {'wall time ratio':<22} {1.0:>8.2f} {best_wall / one_wall:>8.2f}   <= 1.6"
-                  f"   ({one_wall:.1f} s vs {best_wall:.1f} s, {len(one)} creatives)")
+                  f"   ({one_wall:.1f} s vs {best_wall:.1f} s, {len(one)} creatives; load average "
+                  f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
 
 
 if __name__ == "__main__":
