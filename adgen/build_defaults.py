@@ -30,11 +30,13 @@ if TYPE_CHECKING:
 
 from adgen.platforms import registry
 from adgen.precision import fast_bf16
-from adgen.prompts import SLOTS, copy_messages
+from adgen.prompts import SLOTS, aimed_persona, copy_messages
 from adgen.spec import Audience, Brand, Product
 
 # Bump when a builder changes, so `adgen init` rebuilds that model (adgen.defaults reads the stamps).
-RECIPES = {"text": "5", "image": "3"}
+RECIPES = {"text": "6", "image": "3"}
+# Share of an angle's training answers drawn from that angle's own copy (the rest: general copy).
+TARGETED = 0.85
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
@@ -70,11 +72,14 @@ def _training_examples(corpus: dict, n: int, answers: int, rng: random.Random) -
         p = rng.choice(corpus["products"])
         product = Product(name=p["name"], description=p["description"], benefits=p["benefits"])
         brand = Brand(name=rng.choice(corpus["brands"]), voice=rng.choice(VOICES), banned_terms=rng.choice(BANNED))
-        label = rng.choice(corpus["audiences"][angle])
-        audience = Audience(name=re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-"), persona=rng.choice(corpus["personas"][angle]))
+        # At run time the label is the user's own audience name, which the model never saw: half the
+        # labels here come from another angle, so the model learns to follow the named angle instead.
+        label = rng.choice(corpus["audiences"][angle if rng.random() < 0.5 else rng.choice(angles)])
+        persona = aimed_persona(angle, rng.choice(corpus["personas"][angle]))
+        audience = Audience(name=re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-"), persona=persona)
         by_angle = corpus["copy"][field.style]
         targeted = by_angle.get(angle) if angle != "general" else None
-        picks = [rng.choice(targeted if targeted and rng.random() < 0.75 else by_angle["general"]) for _ in range(answers)]
+        picks = [rng.choice(targeted if targeted and rng.random() < TARGETED else by_angle["general"]) for _ in range(answers)]
         examples.append((copy_messages(brand, product, audience, placement, field), picks))
     return examples
 

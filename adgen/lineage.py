@@ -46,7 +46,7 @@ class Generation(_Frozen):
     image_steps: int
     guidance: float
     bucket: tuple[int, int] | None
-    candidates: int = 1  # best-of-N: copies written per variant (adgen.score.write_best)
+    candidates: int = 1  # best-of-N: copies written per variant (adgen.best_of.write_best)
     judge: str | None = None  # the encoder that scored and chose the copy; None before scoring existed
     image_family: str | None = None  # the image pipeline's class, whose defaults gave steps and guidance (adgen.image)
 

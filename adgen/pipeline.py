@@ -109,8 +109,9 @@ def drawn_cta(cta: str, language: str) -> str:
 def make_creatives(job_id: str, ctx: Context) -> Callable[[], None]:
     """Run the models for one job; returns the rest of the job (layout, storage, checks, records) as
     a function, so a runner can do it while the models work on the next job."""
+    from adgen.best_of import aim, write_best
     from adgen.image import image_settings
-    from adgen.score import aim, load_judge, write_best
+    from adgen.score import load_judge
     from adgen.text import MAX_ROUNDS, TEMPERATURE, TOP_P
 
     with ctx.db() as s:

@@ -53,6 +53,13 @@ def copy_messages(brand: Brand, product: Product, audience: Audience, placement:
     return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(lines)}]
 
 
+def aimed_persona(angle: str, persona: str) -> str:
+    """The persona the offline default is prompted with: one of its corpus angles (parents, students,
+    ...) named first, then a training persona of that angle. The model is trained on this exact form
+    (adgen/build_defaults.py), so the angle word is one clear signal a tiny model learns to follow."""
+    return f"Angle: {angle}. {persona}"
+
+
 def fill_slots(text: str, *, product: Product, brand: Brand, audience: Audience, variant: int) -> str:
     """Replace slot markers with this job's values; the benefit rotates with the variant."""
     benefits = product.benefits or [product.name.lower()]

