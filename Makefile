@@ -34,8 +34,12 @@ demo: $(VENV)/.installed
 	$(BIN)/adgen campaign export $$ID --out $(DEMO)/export; \
 	echo "open $(DEMO)/report.html to see every creative; the approved bundle and a folder per ad platform (google, meta, linkedin, x) are in $(DEMO)/export"
 
+# Two test processes, one torch thread each: most tests wait on subprocesses, servers and the
+# browser as much as they compute, so two files at a time fill both cores of a small machine.
+# A test file stays on one process (--dist loadfile), so its module fixtures are made once.
+TEST_PROCESSES ?= 2
 test: $(VENV)/.installed browser
-	$(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_PROCESSES) --dist loadfile
 
 # The browser test drives Debian's chromium (never a browser downloaded by Playwright). Where it is
 # missing and apt can install it (as root), install it; otherwise that test skips and says why.
