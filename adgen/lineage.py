@@ -9,7 +9,7 @@ content hash, the seeds, the judge's scores of the copy (adgen.score), and for a
 was cut out and placed. The stored form is `Lineage.record()`: plain JSON in the creative's row.
 """
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -74,7 +74,9 @@ class ProductPhoto(_Frozen):
     box on it, strength) and the product's box in the creative, where its pixels are pasted exactly.
     Boxes are [x, y, width, height]; `region` is the layout's photo region the scene was fitted to;
     `scene_box` where the painted canvas lies in the region once the scene was extended (outpainted)
-    to the region's size, None on creatives made before scenes were extended (they were cropped)."""
+    to the region's size, None on creatives made before scenes were extended (they were cropped);
+    `scene_extension` "margin" where only the new margins were painted, None where the whole
+    extension was (creatives made before margins were painted alone)."""
 
     photo_sha256: str
     mask_sha256: str
@@ -87,6 +89,7 @@ class ProductPhoto(_Frozen):
     region: tuple[int, int, int, int]
     product_box: tuple[int, int, int, int]
     scene_box: tuple[int, int, int, int] | None = None
+    scene_extension: Literal["margin"] | None = None
 
 
 class Lineage(_Frozen):
@@ -128,8 +131,9 @@ class Lineage(_Frozen):
                 del data[key]
         if data.get("product_photo") and data["product_photo"]["inpaint_model"]["adapter"] is None:
             del data["product_photo"]["inpaint_model"]["adapter"]
-        if data.get("product_photo") and data["product_photo"]["scene_box"] is None:
-            del data["product_photo"]["scene_box"]
+        for key in ("scene_box", "scene_extension"):
+            if data.get("product_photo") and data["product_photo"][key] is None:
+                del data["product_photo"][key]
         return data
 
     @classmethod

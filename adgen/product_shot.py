@@ -5,8 +5,9 @@ product's own pixels go back in the finished creative.
 variant it takes the box the layout leaves for the product (`choose_product_box`), paints the scene
 around the product at the inpainting model's native canvas (`adgen.scene.compose_scene`), extends
 that scene by outpainting to the exact size of the layout's photo region, whose ratio the canvas
-only approaches (`adgen.scene.extend_scene`: nothing of the painted scene is cropped, and the
-renderer gets a background of exactly its region's size), and returns the scenes with a `Shot` each. `adgen.pipeline.layout` pastes the product back at the shot's
+only approaches (`adgen.scene.extend_scene`: only the new margins are painted, nothing of the
+painted scene is cropped, and the renderer gets a background of exactly its region's size), and
+returns the scenes with a `Shot` each. `adgen.pipeline.layout` pastes the product back at the shot's
 box after rendering. `shot_of` rebuilds a shot from a creative's lineage: rerender paints the same
 scene again, and a layout whose photo region differs from the one the scene was made for (another
 size of the placement, or copy edited into another layout) gets its own product box and a scene
@@ -66,7 +67,8 @@ class Shot:
         region's size; creatives made before scenes were extended recorded no `scene_box`)."""
         p = self.lineage
         inner = Box(*p.scene_box) if p.scene_box else None
-        return _paint(self.cutout, self.painting, canvas=p.canvas, box=Box(*p.canvas_box), region=p.region, inner=inner)
+        return _paint(self.cutout, self.painting, canvas=p.canvas, box=Box(*p.canvas_box), region=p.region, inner=inner,
+                      margin_only=p.scene_extension == "margin")
 
     def for_layout(self, layout_, image: ImageSpec, background: Image.Image) -> tuple[Image.Image, Box]:
         """The background and the product's box for a creative laid out as `layout_`: the recorded
@@ -80,7 +82,7 @@ class Shot:
                 raise ValueError("a product shot laid out anew needs its painting (rebuild it with shot_of)")
             box, canvas, canvas_box, inner = geometry(self.cutout, layout_, image, _pipe(self.painting))
             self.scenes[region] = _paint(self.cutout, self.painting, canvas=canvas, box=canvas_box, region=region,
-                                         inner=inner), box
+                                         inner=inner, margin_only=self.lineage.scene_extension == "margin"), box
         return self.scenes[region]
 
 
@@ -112,9 +114,10 @@ def _pipe(painting: Painting):
 
 
 def _paint(cutout: Cutout, painting: Painting, *, canvas: tuple[int, int], box: Box,
-           region: tuple[int, int, int, int], inner: Box | None) -> Image.Image:
+           region: tuple[int, int, int, int], inner: Box | None, margin_only: bool) -> Image.Image:
     """The scene painted around the product on `canvas`, then extended to the region's size with
-    the canvas at `inner`; `inner` None: the canvas alone (the renderer crops it to the region)."""
+    the canvas at `inner`, painting only the new margins or (as creatives recorded before that were
+    made) the whole extension; `inner` None: the canvas alone (the renderer crops it to the region)."""
     model: InpaintModel = inpaint_model_for(painting.ref, painting.ctx)
     start = time.perf_counter()
     try:
@@ -125,7 +128,7 @@ def _paint(cutout: Cutout, painting: Painting, *, canvas: tuple[int, int], box: 
             return scene
         return extend_scene(model.pipe, scene, width=region[2], height=region[3], prompt=painting.prompt,
                             negative_prompt=painting.negative, seed=painting.seed, steps=painting.steps,
-                            guidance=painting.guidance, inner=inner).image
+                            guidance=painting.guidance, inner=inner, margin_only=margin_only).image
     finally:
         model.model_seconds += time.perf_counter() - start
 
@@ -146,11 +149,13 @@ def make_scenes(stored: tuple[dict, dict, bytes], layouts: list, image: ImageSpe
     for layout_, seed in zip(layouts, seeds, strict=True):
         painting = Painting(ctx, ref, prompt, negative, seed, steps, guidance)
         box, canvas, canvas_box, inner = geometry(cutout, layout_, image, _pipe(painting))
-        scenes.append(_paint(cutout, painting, canvas=canvas, box=canvas_box, region=_box(layout_.photo), inner=inner))
+        scenes.append(_paint(cutout, painting, canvas=canvas, box=canvas_box, region=_box(layout_.photo), inner=inner,
+                             margin_only=True))
         shots.append(Shot(cutout, ProductPhoto(
             photo_sha256=cutout.photo_sha256, mask_sha256=cutout.mask_sha256, mask_source=cutout.source,
             cutout_key=photo["cutout_key"], inpaint_model=ModelUsed(**ref), strength=STRENGTH, canvas=canvas,
             canvas_box=_box(canvas_box), region=_box(layout_.photo), product_box=_box(box), scene_box=_box(inner),
+            scene_extension="margin",
         ), painting))
     return scenes, shots
 

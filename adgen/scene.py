@@ -15,7 +15,9 @@ default) generates everything but the product, at the model's native resolution:
 `extend_scene` widens or heightens a scene to another aspect ratio by outpainting the new margin
 instead of cropping: a scene painted at the model's canvas is extended to the exact size of the
 layout's photo region, whose ratio the canvas (sides in steps of 16 or 64 pixels) only approaches;
-`extension_box` says where the painted scene then lies. Prompts are cut to the text encoder's token limit (CLIP: 77 with its start
+`extension_box` says where the painted scene then lies. Only the margins are painted: the model
+gets a frame of each new margin beside a strip of the scene (the scene's middle left out), so a
+margin of a few percent costs a fraction of a second pass, and the scene's pixels are kept. Prompts are cut to the text encoder's token limit (CLIP: 77 with its start
 and end tokens) and the prompt as the model saw it is returned for the lineage. An image the
 pipeline's own safety checker flags is never used: it is made again with a new seed, and after
 `max_attempts` flagged images the call fails with the reason.
@@ -267,47 +269,47 @@ def extension_box(size: tuple[int, int], width: int, height: int, keep: Box | No
     return Box(x, y, w, h)
 
 
+def _margin_pieces(length: float, lo: float, hi: float, context: float) -> list[tuple[float, float]]:
+    """Along the extended axis of a scene that lies at [lo, hi) of `length`: the spans to paint,
+    each new margin with `context` of the scene beside it; the whole length when they would meet."""
+    pieces = ([(0.0, lo + context)] if lo > 0 else []) + ([(hi - context, length)] if hi < length else [])
+    if len(pieces) == 2 and pieces[0][1] >= pieces[1][0]:
+        return [(0.0, length)]
+    return pieces
+
+
 def extend_scene(
     pipe, image: Image.Image, *, width: int, height: int, prompt: str, seed: int,
     negative_prompt: str | None = None, steps: int = 20, guidance: float = 6.0, max_attempts: int = 3,
-    inner: Box | None = None,
+    inner: Box | None = None, margin_only: bool = True,
 ) -> Extension:
     """`image` extended to the aspect ratio of width x height by outpainting, returned at exactly
     width x height. The image is scaled to fit inside (never cropped) at `inner` (default: centred,
-    see `extension_box`), and the margin around it is generated at about the model's native area;
-    the original pixels, scaled, are kept except for a short feathered seam where the new margin
-    meets them."""
+    see `extension_box`); its pixels are kept except for a short feathered seam where a new margin
+    meets them, and only the new margins are painted: the model gets a frame made of each margin
+    with a strip of the scene beside it (the scene's middle left out), at the scene's own scale and
+    at most the model's native area. margin_only False paints the whole extension at the native
+    area instead (how creatives recorded without `scene_extension` were made)."""
     if width < 8 or height < 8:
         raise ValueError(f"width and height must be at least 8, got {width}x{height}")
     prompt = fit_prompt(pipe, prompt)
     negative_prompt = None if negative_prompt is None else fit_prompt(pipe, negative_prompt)
-    factor, native = size_step(pipe), native_size(pipe)
-    gen_w = max(factor, round(native * (width / height) ** 0.5 / factor) * factor)
-    gen_h = max(factor, round(native * (height / width) ** 0.5 / factor) * factor)
-    # The original scaled to fit inside the output; its place on the generation canvas follows.
     inner = inner or extension_box(image.size, width, height)
     if inner.x < 0 or inner.y < 0 or inner.right > width or inner.bottom > height:
         raise ValueError(f"inner box {inner} is not inside the {width}x{height} extension")
-    inner_w, inner_h = inner.width, inner.height
-    gx, gy = gen_w / width, gen_h / height
-    g_inner = Box(round(inner.x * gx), round(inner.y * gy), round(inner_w * gx), round(inner_h * gy))
-    if (inner_w, inner_h) == (width, height):  # same ratio: nothing to outpaint
+    if (inner.width, inner.height) == (width, height):  # same ratio: nothing to outpaint
         out = image.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
         return Extension(image=out, inner=inner, seam=0, prompt=prompt, seed=seed, attempts=0)
-    ground = Image.new("RGB", (gen_w, gen_h), (127, 127, 127))
-    scaled = image.convert("RGB").resize((g_inner.width, g_inner.height), Image.Resampling.LANCZOS)
-    ground.paste(scaled, (g_inner.x, g_inner.y))
-    seam = max(2, round(EDGE_OVERLAP * 2 * max(gen_w, gen_h)))
-    mask = Image.new("L", (gen_w, gen_h), 255)
-    mask.paste(0, (g_inner.x + seam, g_inner.y + seam, g_inner.right - seam, g_inner.bottom - seam))
-    generated, used_seed, attempts = _generate(
-        pipe, image=ground, mask=mask, prompt=prompt, negative_prompt=negative_prompt, seed=seed, steps=steps,
-        guidance=guidance, strength=1.0, max_attempts=max_attempts,
+    # Margins along one axis (as `extension_box` places a scene) are painted alone.
+    one_axis = inner.width == width or inner.height == height
+    paint = _paint_margins if margin_only and one_axis else _paint_whole
+    out, edge, used_seed, attempts = paint(
+        pipe, image.convert("RGB"), width=width, height=height, inner=inner, prompt=prompt, seed=seed,
+        negative_prompt=negative_prompt, steps=steps, guidance=guidance, max_attempts=max_attempts,
     )
-    out = generated.resize((width, height), Image.Resampling.LANCZOS)
     # The original back at full output resolution, feathered over the seam where a new margin
     # meets it; sides that reach the output's edge have no margin and are kept whole.
-    edge = max(1, round(seam / gx))
+    inner_w, inner_h = inner.width, inner.height
     feather = Image.new("L", (inner_w, inner_h), 0)
     half = edge // 2
     ImageDraw.Draw(feather).rectangle((half, half, inner_w - 1 - half, inner_h - 1 - half), fill=255)
@@ -324,3 +326,65 @@ def extend_scene(
     out.paste(image.convert("RGB").resize((inner_w, inner_h), Image.Resampling.LANCZOS), (inner.x, inner.y),
               Image.fromarray(keep))
     return Extension(image=out, inner=inner, seam=edge, prompt=prompt, seed=used_seed, attempts=attempts)
+
+
+def _paint_margins(pipe, image, *, width, height, inner, **generation):
+    """The new margins around `image` (at `inner` of width x height) painted from a frame of the
+    margins and a strip of the scene beside each; returns the output with the margins (and the
+    strips under the seam) filled, the seam's width in output pixels, the seed used and attempts."""
+    factor, native = size_step(pipe), native_size(pipe)
+    across = inner.height == height  # the margins are left and right; else top and bottom
+    s = image.width / inner.width if across else image.height / inner.height  # scene px per output px
+    length = round((width if across else height) * s)
+    lo, hi = (inner.x * s, inner.right * s) if across else (inner.y * s, inner.bottom * s)
+    side = image.height if across else image.width  # the frame's other side, in scene px
+    seam = max(2, round(EDGE_OVERLAP * 2 * max(image.size)))
+    pieces = _margin_pieces(length, lo, hi, context=max(factor, 2 * seam))
+    frame = sum(b - a for a, b in pieces)
+    k = min(1.0, native / math.sqrt(frame * side))  # generation px per scene px
+    g_len, g_side = (max(factor, math.ceil(v * k / factor) * factor) for v in (frame, side))
+    # Scene px of the whole extension: the scene where it lies, grey margins; and what to repaint.
+    full = (length, side) if across else (side, length)
+    ground = Image.new("RGB", full, (127, 127, 127))
+    ground.paste(image, (round(lo), 0) if across else (0, round(lo)))
+    mask = Image.new("L", full, 255)
+    keep_from, keep_to = round(lo) + (seam if lo > 0 else 0), round(hi) - (seam if hi < length else 0)
+    mask.paste(0, (keep_from, 0, keep_to, side) if across else (0, keep_from, side, keep_to))
+    g_size = (g_len, g_side) if across else (g_side, g_len)
+    frame_ground, frame_mask = Image.new("RGB", g_size), Image.new("L", g_size)
+    slots, at = [], 0.0
+    for a, b in pieces:
+        slot = (at * g_len / frame, at * g_len / frame + (b - a) * g_len / frame)
+        at += b - a
+        src = (a, 0, b, side) if across else (0, a, side, b)
+        span = (round(slot[1]) - round(slot[0]), g_side)
+        where = (round(slot[0]), 0) if across else (0, round(slot[0]))
+        size = span if across else span[::-1]
+        frame_ground.paste(ground.resize(size, Image.Resampling.LANCZOS, box=src), where)
+        frame_mask.paste(mask.resize(size, Image.Resampling.NEAREST, box=src), where)
+        slots.append((a, b, slot))
+    generated, used_seed, attempts = _generate(pipe, image=frame_ground, mask=frame_mask, strength=1.0, **generation)
+    out = Image.new("RGB", (width, height), (127, 127, 127))
+    for a, b, (g0, g1) in slots:
+        o0, o1 = round(a / s), min(width if across else height, round(b / s))
+        src = (g0, 0, g1, g_side) if across else (0, g0, g_side, g1)
+        size = (o1 - o0, height) if across else (width, o1 - o0)
+        out.paste(generated.resize(size, Image.Resampling.LANCZOS, box=src), (o0, 0) if across else (0, o0))
+    return out, max(1, round(seam / s)), used_seed, attempts
+
+
+def _paint_whole(pipe, image, *, width, height, inner, **generation):
+    """The whole extension painted at about the model's native area with the scene in it (the
+    method before margins were painted alone); returns as `_paint_margins` does."""
+    factor, native = size_step(pipe), native_size(pipe)
+    gen_w = max(factor, round(native * (width / height) ** 0.5 / factor) * factor)
+    gen_h = max(factor, round(native * (height / width) ** 0.5 / factor) * factor)
+    gx, gy = gen_w / width, gen_h / height
+    g_inner = Box(round(inner.x * gx), round(inner.y * gy), round(inner.width * gx), round(inner.height * gy))
+    ground = Image.new("RGB", (gen_w, gen_h), (127, 127, 127))
+    ground.paste(image.resize((g_inner.width, g_inner.height), Image.Resampling.LANCZOS), (g_inner.x, g_inner.y))
+    seam = max(2, round(EDGE_OVERLAP * 2 * max(gen_w, gen_h)))
+    mask = Image.new("L", (gen_w, gen_h), 255)
+    mask.paste(0, (g_inner.x + seam, g_inner.y + seam, g_inner.right - seam, g_inner.bottom - seam))
+    generated, used_seed, attempts = _generate(pipe, image=ground, mask=mask, strength=1.0, **generation)
+    return generated.resize((width, height), Image.Resampling.LANCZOS), max(1, round(seam / gx)), used_seed, attempts

@@ -3,15 +3,16 @@
 Without: the text-to-image pipeline paints the background at the placement's bucket, the renderer
 lays out the ad. With: the product box is chosen in the layout, the inpainting pipeline paints the
 scene around the cut-out at the photo region's canvas and outpaints it to the region's exact size
-(a second pass, as campaigns do), the renderer lays out the ad over it and the product's pixels are
+(a second pass over the new margins only, as campaigns do; timed too with the whole extension
+painted, as before), the renderer lays out the ad over it and the product's pixels are
 pasted at its box. Both at the campaign's image steps and guidance (20, 6.0).
 The cut-out itself is made once per product, not per creative; its cost is printed apart, for the
 shipped alpha cut-out and for GrabCut on the same photo flattened onto a background.
 
     python bench/product_photo.py [--repeats 3] [--threads 1]   # needs `adgen init` to have built ADGEN_MODELS
 
-Prints median seconds per creative for each placement side by side (the two timed alternately)
-and the ratio with / without.
+Prints median seconds per creative for each placement side by side (the three timed alternately)
+and the ratios with / without.
 """
 
 import argparse
@@ -54,14 +55,14 @@ def _median(fn, repeats: int) -> float:
     return statistics.median(timeit.repeat(lambda: fn(next(seeds)), number=1, repeat=repeats))
 
 
-def _side_by_side(first, second, repeats: int) -> tuple[float, float]:
-    """Median seconds of first(seed) and second(seed), called alternately so that a change in the
-    machine's load falls on both alike."""
-    times: tuple[list[float], list[float]] = ([], [])
+def _side_by_side(fns, repeats: int) -> list[float]:
+    """Median seconds of each fn(seed), called alternately so that a change in the machine's load
+    falls on all alike."""
+    times: list[list[float]] = [[] for _ in fns]
     for seed in range(repeats):
-        for fn, out in ((first, times[0]), (second, times[1])):
+        for fn, out in zip(fns, times, strict=True):
             out.append(timeit.timeit(lambda fn=fn, seed=seed: fn(seed), number=1))
-    return statistics.median(times[0]), statistics.median(times[1])
+    return [statistics.median(t) for t in times]
 
 
 def main() -> None:
@@ -90,12 +91,14 @@ def main() -> None:
     text2image.generate(PROMPT, negative=None, seeds=[0], size=(128, 128), steps=1, guidance=GUIDANCE)
     compose_scene(inpaint, cutout, canvas=(128, 128), box=Box(16, 24, 96, 96), prompt=PROMPT, seed=0, steps=1)
 
-    print(f"{torch.get_num_threads()} torch threads, {STEPS} steps, guidance {GUIDANCE}; median of {args.repeats}")
+    print(f"{torch.get_num_threads()} torch threads, {STEPS} steps, guidance {GUIDANCE}; median of {args.repeats}; "
+          f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     print("cut-out, once per product: alpha {:.3f} s, GrabCut {:.3f} s".format(
         _median(lambda i: cut_out_file(REPO / "examples" / "espresso.png", product="E"), args.repeats),
         _median(lambda i: cut_out(photo, product="E", file="flat.jpg"), args.repeats),
     ))
-    print(f"{'placement':24} {'without photo':>14} {'with photo':>11} {'with/without':>13}")
+    print(f"{'placement':24} {'without photo':>14} {'with photo':>11} {'with/without':>13} "
+          f"{'whole extension':>16} {'with/without':>13}")
     for name in PLACEMENTS:
         spec = placement(name).image
         kw = dict(width=spec.width, height=spec.height, headline="Espresso Blend, Pulled Fresh", cta="Shop Now",
@@ -107,17 +110,20 @@ def main() -> None:
                                              steps=STEPS, guidance=GUIDANCE).images[0]
             render_creative(background, **kw)
 
-        def with_photo(i: int, kw=kw, spec=spec) -> None:
+        def with_photo(i: int, kw=kw, spec=spec, margin_only: bool = True) -> None:
             layout = plan_layout(**kw)
             box, canvas, canvas_box, inner = geometry(cutout, layout, spec, inpaint)
             scene = compose_scene(inpaint, cutout, canvas=canvas, box=canvas_box, prompt=PROMPT, seed=i, steps=STEPS,
                                   guidance=GUIDANCE)
             extended = extend_scene(inpaint, scene.image, width=layout.photo.width, height=layout.photo.height,
-                                    prompt=PROMPT, seed=i, steps=STEPS, guidance=GUIDANCE, inner=inner)
+                                    prompt=PROMPT, seed=i, steps=STEPS, guidance=GUIDANCE, inner=inner,
+                                    margin_only=margin_only)
             paste_product(render_creative(extended.image, **kw), cutout, box)
 
-        plain, product = _side_by_side(without, with_photo, args.repeats)
-        print(f"{name:24} {plain:13.3f}s {product:10.3f}s {product / plain:12.2f}x")
+        plain, product, whole = _side_by_side(
+            [without, with_photo, lambda i, fn=with_photo: fn(i, margin_only=False)], args.repeats)
+        print(f"{name:24} {plain:13.3f}s {product:10.3f}s {product / plain:12.2f}x {whole:15.3f}s {whole / plain:12.2f}x")
+    print(f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":
