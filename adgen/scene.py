@@ -335,7 +335,7 @@ def _paint_margins(pipe, image, *, width, height, inner, **generation):
     factor, native = size_step(pipe), native_size(pipe)
     across = inner.height == height  # the margins are left and right; else top and bottom
     s = image.width / inner.width if across else image.height / inner.height  # scene px per output px
-    length = round((width if across else height) * s)
+    length = (width if across else height) * s  # a margin may be a fraction of a scene pixel
     lo, hi = (inner.x * s, inner.right * s) if across else (inner.y * s, inner.bottom * s)
     side = image.height if across else image.width  # the frame's other side, in scene px
     seam = max(2, round(EDGE_OVERLAP * 2 * max(image.size)))
@@ -344,7 +344,7 @@ def _paint_margins(pipe, image, *, width, height, inner, **generation):
     k = min(1.0, native / math.sqrt(frame * side))  # generation px per scene px
     g_len, g_side = (max(factor, math.ceil(v * k / factor) * factor) for v in (frame, side))
     # Scene px of the whole extension: the scene where it lies, grey margins; and what to repaint.
-    full = (length, side) if across else (side, length)
+    full = (math.ceil(length), side) if across else (side, math.ceil(length))
     ground = Image.new("RGB", full, (127, 127, 127))
     ground.paste(image, (round(lo), 0) if across else (0, round(lo)))
     mask = Image.new("L", full, 255)

@@ -108,6 +108,7 @@ def test_the_scene_is_extended_to_its_photo_region_not_cropped(made):
             background = im.convert("RGB")
         assert background.size == (width, height), row.placement
         x, y, w, h = shot.scene_box
+        assert shot.scene_extension == "margin", row.placement
         assert x >= 0 and y >= 0 and x + w <= width and y + h <= height and (w == width or h == height), row.placement
         assert abs(w / h - shot.canvas[0] / shot.canvas[1]) < 0.02 * w / h, row.placement
         extended += (w, h) != (width, height)
