@@ -18,6 +18,19 @@ MODELS = REPO / ".adgen-test-models"
 EXAMPLE = REPO / "examples" / "campaign.yaml"
 
 
+# `make test` runs two processes, each a whole test file at a time; the files that take longest go
+# first so that neither process is left running a long one alone at the end. Within a file the
+# tests keep their written order (the sort is stable).
+LONGEST_FIRST = ["test_workers.py", "test_ui.py", "test_multilingual.py", "test_finetune.py", "test_campaign.py",
+                 "test_worker_attempts.py", "test_exports.py", "test_product_photos.py", "test_preference.py",
+                 "test_ui_security.py", "test_families.py", "test_input_limits.py", "test_ui_browser.py"]
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 @pytest.fixture(scope="session")
 def default_models() -> dict[str, Path]:
     from adgen.defaults import ensure_defaults
