@@ -38,7 +38,10 @@ demo: $(VENV)/.installed
 # browser as much as they compute, so two files at a time fill both cores of a small machine.
 # A test file stays on one process (--dist loadfile), so its module fixtures are made once.
 TEST_PROCESSES ?= 2
+# The offline default models the tests use are built first (once; reused while their recipe and
+# corpus are unchanged), with a progress bar and every core, before the test processes start.
 test: $(VENV)/.installed browser
+	ADGEN_HOME=$$(mktemp -d) ADGEN_MODELS=$(CURDIR)/.adgen-test-models $(BIN)/adgen init
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_PROCESSES) --dist loadfile
 
 # The browser test drives Debian's chromium (never a browser downloaded by Playwright). Where it is
