@@ -53,6 +53,10 @@ class PreferenceConfig:
     """DPO (TRL's DPOTrainer) on chosen/rejected copy pairs, as a LoRA on the brand's text adapter or the base."""
 
     beta: float = _help("DPO beta: how far the tuned model may move from the reference (higher: closer).", 0.1)
+    rpo_alpha: float = _help(
+        "Weight of the chosen text's negative log-likelihood per token, added to the DPO loss (RPO: TRL's "
+        "loss_type ['sigmoid', 'sft'] weighted [1, rpo_alpha]); keeps the copy well-formed while it moves toward "
+        "the chosen style. 0: plain DPO.", 0.0)
     rank: int = _help("LoRA rank r of a new adapter (a brand adapter being tuned keeps its own).", 8)
     alpha: int = _help("LoRA alpha of a new adapter; the update is scaled by alpha / rank.", 16)
     target_modules: list[str] = _help("Linear layers that get a LoRA when there is no brand adapter yet.", None)
@@ -72,6 +76,8 @@ class PreferenceConfig:
             raise RecipeError(f"validation_fraction: {self.validation_fraction} is outside (0, 1)")
         if self.beta <= 0:
             raise RecipeError(f"beta: must be above 0, got {self.beta}")
+        if self.rpo_alpha < 0:
+            raise RecipeError(f"rpo_alpha: must be 0 or above, got {self.rpo_alpha}")
         _check(self)
 
 

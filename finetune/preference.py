@@ -143,6 +143,8 @@ def train_preference(pairs: list[dict], brand_name: str, base, adapter: Path | N
         save_steps=config.checkpoint_every or config.steps, report_to=[], disable_tqdm=True,
         bf16=precision == "bf16", fp16=precision == "fp16",
         lr_scheduler_type="constant", warmup_steps=0, gradient_checkpointing=False,
+        loss_type=["sigmoid", "sft"] if config.rpo_alpha else ["sigmoid"],
+        loss_weights=[1.0, config.rpo_alpha] if config.rpo_alpha else None,
     )
     trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(train_rows),
                          processing_class=tokenizer, peft_config=peft_config, callbacks=[_Progress()])

@@ -374,6 +374,8 @@ def test_every_shipped_recipe_loads_and_bad_fields_are_named(tmp_path):
         load_recipe(Path(_recipe(tmp_path, TEXT_RECIPE, rnak=4)), TextConfig, "text")
     with pytest.raises(RecipeError, match="learning_rate: 5.0 is outside"):
         load_recipe(Path(_recipe(tmp_path, TEXT_RECIPE, learning_rate=5.0)), TextConfig, "text")
+    with pytest.raises(RecipeError, match="hyperparameters.rpo_alpha: must be 0 or above, got -1"):
+        load_recipe(Path(_recipe(tmp_path, {**TEXT_RECIPE, "kind": "preference"}, rpo_alpha=-1)), PreferenceConfig, "preference")
 
 
 def test_image_buckets_captions_file_and_text_encoder_lora(tmp_path, default_models):

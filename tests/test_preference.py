@@ -59,7 +59,7 @@ def test_preference_tuning_from_results_registers_an_adapter_that_changes_the_co
     adgen("results", "import", CAMPAIGN, results_file, "--platform", "meta")
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump({"kind": "preference", "base": "default", "hyperparameters": {
-        "steps": 6, "batch_size": 4, "learning_rate": 0.005, "beta": 0.1, "validation_fraction": 0.25,
+        "steps": 6, "batch_size": 4, "learning_rate": 0.005, "beta": 0.1, "rpo_alpha": 1.0, "validation_fraction": 0.25,
         "checkpoint_every": 3}}))
     run = tmp_path / "run"
     result = adgen("finetune", "text", "--brand", "northwind", "--preference", "--from-results", CAMPAIGN,
@@ -72,6 +72,7 @@ def test_preference_tuning_from_results_registers_an_adapter_that_changes_the_co
     metrics = json.loads((run / "adapter" / "metrics.json").read_text())
     assert metrics["held_out_before"]["reward_margin"] == 0 and metrics["held_out_after"]["kl_per_token"] > 0
     assert "preference accuracy" in (run / "adapter" / "README.md").read_text()
+    assert yaml.safe_load((run / "adapter" / "recipe.yaml").read_text())["hyperparameters"]["rpo_alpha"] == 1.0
     assert not (run / "checkpoints").exists()
 
     from peft import PeftModel
