@@ -362,7 +362,7 @@ def campaign_status(campaign_id: str, json_out: bool = typer.Option(False, "--js
     out.print(f"{info['name']} ({info['id']}): {info['status']}, {done} of {sum(info['jobs'].values())} jobs finished")
     out.print("jobs: " + ", ".join(f"{n} {s}" for s, n in sorted(info["jobs"].items())) + f"; creatives: {info['total']}")
     for j in info["failed_jobs"]:
-        out.print(f"[red]failed[/red] {j['id']}: {j['error']}", highlight=False)
+        out.print(f"[red]failed[/red] {j['id']}: {j['error']}", highlight=False, soft_wrap=True)
 
 
 @campaign_app.command("cancel")
