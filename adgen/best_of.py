@@ -6,11 +6,13 @@ model at the corpus angle nearest each audience (README "Scores", Best-of-N and 
 
 import numpy as np
 
+from adgen.compliance import display_width, near_duplicate
 from adgen.platforms import Placement, TextField
 from adgen.score import (
     NEAR_DUPLICATE,
     ROLE_GROUPS,
     Judge,
+    audience_fit,
     finish_scores,
     length_use,
     names_product,
@@ -57,19 +59,26 @@ def aim(embed, audiences: list[Audience]) -> dict[str, str]:
         chosen.setdefault(a.name, pool[max(by_angle[r], key=lambda j: sims[r][j])])
     return {name: aimed_persona(angle, persona) for name, (angle, persona) in chosen.items()}
 
+
+def _margins(vectors: np.ndarray, product_vec: np.ndarray, personas: np.ndarray) -> np.ndarray:
+    """How much nearer each text is to its own persona (row 0 of `personas`) than to the nearest
+    other, with the product's direction projected out; 0 where there is no other persona."""
+    if personas.shape[0] < 2:
+        return np.zeros(len(vectors))
+    sims = without(vectors, product_vec) @ personas.T
+    return sims[:, 0] - sims[:, 1:].max(axis=1)
+
+
 def _text_values(judge: Judge, texts: list[str], field: TextField, *, product: Product, personas: np.ndarray,
                  product_vec: np.ndarray):
     """(reads as its role, value 0..1, embedding) for each candidate text of one field: the text's own
     audience margin, naming the product, role fit and length use (TEXT_WEIGHTS)."""
-    from adgen.compliance import display_width
-
     vectors = judge.embed(texts)
-    sims = without(vectors, product_vec) @ personas.T
-    margins = sims[:, 0] - sims[:, 1:].max(axis=1) if personas.shape[0] > 1 else np.zeros(len(texts))
+    margins = _margins(vectors, product_vec, personas)
     own = ROLE_GROUPS[field.style]
     out = []
     for text, vec, margin, p in zip(texts, vectors, margins, role_classifier(judge).probabilities(texts), strict=True):
-        value = (TEXT_WEIGHTS["audience"] * min(1.0, max(0.0, 0.5 + 2.5 * float(margin)))
+        value = (TEXT_WEIGHTS["audience"] * audience_fit(float(margin))
                  + TEXT_WEIGHTS["product"] * names_product(text, product) + TEXT_WEIGHTS["role"] * p[own]
                  + TEXT_WEIGHTS["length"] * length_use(display_width(text, field.url_length), field.max))
         out.append((max(p, key=p.get) == own, value, vec))
@@ -79,8 +88,6 @@ def _text_values(judge: Judge, texts: list[str], field: TextField, *, product: P
 def _fresh(t: str, values: dict, dealt: list[str]) -> tuple[bool, float]:
     """(whether `t` repeats none of the texts dealt: cosine up to 0.9 and not almost the same words,
     its highest cosine to them)."""
-    from adgen.compliance import near_duplicate
-
     closest = max((float(values[t][2] @ values[d][2]) for d in dealt), default=0.0)
     return closest <= NEAR_DUPLICATE and not any(near_duplicate(t, d) for d in dealt), closest
 
@@ -98,8 +105,6 @@ def _pick(pool: list[str], values: dict, dealt: list[str]) -> str:
 
 def _deal(group: list[dict], name: str, f: TextField, pool: list[str], values: dict, dealt: list[str]) -> None:
     """Deal one field's texts into the copies of `group`, round-robin, the best next text each time."""
-    from adgen.compliance import display_width
-
     for last, copy in ((j == f.generate - 1, c) for j in range(f.generate) for c in group):
         if not pool:
             return
@@ -119,12 +124,9 @@ def _retarget(judge: Judge, copies: list[dict], fields: dict[str, TextField], po
     is less than AIM_MARGIN nearer its own persona than the others' takes, up to RETARGET_SWAPS
     times, the one swap of a text for one left in its field's pool (reading as its role, repeating no
     text dealt) that raises that margin most, unless it makes the copy a near-duplicate of a sibling."""
-    from adgen.compliance import display_width
-
     def judged(texts: list[dict]) -> tuple[np.ndarray, np.ndarray]:
         vectors = judge.embed([written_text(t, placement) for t in texts])
-        sims = without(vectors, product_vec) @ personas.T
-        return sims[:, 0] - sims[:, 1:].max(axis=1), vectors
+        return _margins(vectors, product_vec, personas), vectors
 
     margins, wholes = judged(copies)
     for i, copy in enumerate(copies):
@@ -193,6 +195,7 @@ def choose(judge: Judge, candidates: list[dict[str, list[str]]], k: int, *, bran
     for name, f in fields.items():
         _deal(copies[k:], name, f, pools[name], values[name], dealt[name])
     return [c for c in copies if c], {(n, t): i for (n, t), i in source.items()}
+
 
 def write_best(model, judge: Judge, *, brand: Brand, product: Product, audience: Audience, audiences: list[Audience],
                placement: Placement, variants: int, candidates: int, seed: int, writes_for: Audience | None = None):

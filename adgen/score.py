@@ -217,6 +217,12 @@ class Scored:
 
 
 
+def audience_fit(margin: float) -> float:
+    """The audience component from a copy's margin over the nearest other persona: 0.5 at no margin,
+    1 from a margin of 0.2, 0 from -0.2."""
+    return min(1.0, max(0.0, 0.5 + 2.5 * margin))
+
+
 def length_use(width: int, limit: int) -> float:
     """1 for half to all of the recommended length, falling to 0 for an empty text; over it, 0."""
     ratio = width / limit
@@ -258,7 +264,7 @@ def score_copies(
         compliance = check_copy(texts, placement, brand.banned_terms, brand.name, language=audience.language,
                                 keep=(product.name,))
         components = {
-            "audience": min(1.0, max(0.0, 0.5 + 2.5 * margin)),
+            "audience": audience_fit(margin),
             "product": 0.5 * named + 0.5 * min(1.0, max(0.0, relevance / 0.6)),
             "role": float(np.mean(role_fit)) if role_fit else 1.0,
             "length": float(np.mean(lengths)) if lengths else 1.0,
