@@ -8,7 +8,11 @@ planted style's share before and after, compliance, and the held-out preference 
 
 Synthetic results test the mechanism (results -> pairs -> DPO -> copy), not marketing truth.
 
-    python bench/preference.py [--variants 8] [--steps N] [--learning-rate X]      # goal: the share rises >= 20 points
+    python bench/preference.py [--variants 8] [--try NAME=key:value,key:value ...]   # goal: the share rises >= 20 points
+
+Each --try trains one recipe: the shipped recipe with those hyperparameters changed (values are
+read as YAML, e.g. `--try lr3e-4=learning_rate:3e-4,steps:20`), from the same pairs, and is judged
+against the same held-out base campaign; one table row per recipe. Without --try: the shipped recipe.
 """
 
 import argparse
@@ -97,51 +101,67 @@ def adgen(*args: str) -> str:
     return result.stdout
 
 
+def recipe_try(text: str) -> tuple[str, dict]:
+    """'NAME=key:value,key:value' -> (NAME, {key: value}), each value read as YAML."""
+    name, sep, rest = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"{text!r}: give NAME=key:value,key:value")
+    changes = {}
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition(":")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"{item!r} in {text!r}: give key:value")
+        changes[key.strip()] = yaml.safe_load(value)
+    return name, changes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variants", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=None, help="DPO steps (default: the recipe's).")
-    parser.add_argument("--learning-rate", type=float, default=None, help="DPO learning rate (default: the recipe's).")
+    parser.add_argument("--variants", type=int, default=8, help="Variants per job of the seen and held-out campaigns.")
+    parser.add_argument("--try", dest="tries", type=recipe_try, nargs="+", default=[("shipped", {})],
+                        metavar="NAME=key:value,...", help="Recipes to train and compare (default: the shipped one).")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="adgen-bench-preference-"))
     os.environ["ADGEN_HOME"] = str(home)
     ctx = Context(Settings())
+    shipped = yaml.safe_load((Path(__file__).parents[1] / "finetune" / "recipes" / "default-preference.yaml").read_text())
 
     train = campaign(ctx, "seen", PRODUCTS[:2], AUDIENCES[:2], args.variants, args.seed, None)
     report = home / "meta-export.csv"
     seen = creatives(ctx, train)
     meta_export(seen, report, args.seed)
     adgen("results", "import", train, str(report), "--platform", "meta")
-    tune = ["finetune", "text", "--brand", "northwind", "--preference", "--from-results", train]
-    if args.steps or args.learning_rate:
-        recipe = yaml.safe_load((Path(__file__).parents[1] / "finetune" / "recipes" / "default-preference.yaml").read_text())
-        recipe["hyperparameters"].update({k: v for k, v in (("steps", args.steps), ("learning_rate", args.learning_rate)) if v})
-        (home / "recipe.yaml").write_text(yaml.safe_dump(recipe))
-        tune += ["--config", str(home / "recipe.yaml")]
-    ref = adgen(*tune).strip().splitlines()[-1]
-    metrics = json.loads((home / "finetune" / "northwind-preference" / "adapter" / "metrics.json").read_text())
-    pairs = (home / "finetune" / "northwind-preference" / "pairs.jsonl").read_text().count("\n")
-
     before = creatives(ctx, campaign(ctx, "held-out-base", PRODUCTS[2:], AUDIENCES[2:], args.variants, args.seed + 1, None))
-    after = creatives(ctx, campaign(ctx, "held-out-tuned", PRODUCTS[2:], AUDIENCES[2:], args.variants, args.seed + 1, ref))
+    expected = len(PRODUCTS[2:]) * len(AUDIENCES[2:]) * args.variants
 
     def share(rows):
-        return 100 * sum(planted(c) for c in rows) / len(rows)
-
-    expected = len(PRODUCTS[2:]) * len(AUDIENCES[2:]) * args.variants
+        return 100 * sum(planted(c) for c in rows) / len(rows) if rows else 0.0
 
     def compliant(rows):  # out of the creatives asked for: a failed job made none
         return f"{sum(c.compliance['ok'] for c in rows)}/{expected}"
 
-    b, a = metrics["held_out_before"], metrics["held_out_after"]
-    print(f"seen campaign: {len(seen)} creatives, product-named headlines {share(seen):.0f}%; {pairs} pairs -> {ref}")
-    print(f"held-out products x audiences, meta_feed: {len(before)} base and {len(after)} tuned creatives made of {expected}")
-    print(f"  product-named headlines   base {share(before):5.1f}%   tuned {share(after):5.1f}%   "
-          f"change {share(after) - share(before):+.1f} points (goal +20)")
-    print(f"  compliant                 base {compliant(before)}   tuned {compliant(after)}")
-    print(f"held-out pairs ({b['pairs']}): preference accuracy {b['preference_accuracy']:.0%} -> "
-          f"{a['preference_accuracy']:.0%}, reward margin {a['reward_margin']}, KL {a['kl_per_token']} per token")
+    print(f"seen campaign: {len(seen)} creatives, product-named headlines {share(seen):.0f}%")
+    print(f"held-out products x audiences, meta_feed, base: product-named headlines {share(before):.1f}%, "
+          f"compliant {compliant(before)}")
+    print("| recipe | changes | pairs | held-out pref. accuracy | reward margin | KL/token | product-named headlines | "
+          "compliant |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, changes in args.tries:
+        recipe = {**shipped, "hyperparameters": {**shipped["hyperparameters"], **changes}}
+        (home / f"{name}.yaml").write_text(yaml.safe_dump(recipe))
+        run = home / "finetune" / name
+        ref = adgen("finetune", "text", "--brand", "northwind", "--preference", "--from-results", train,
+                    "--config", str(home / f"{name}.yaml"), "--out", str(run), "--no-promote").strip().splitlines()[-1]
+        metrics = json.loads((run / "adapter" / "metrics.json").read_text())
+        pairs = (run / "pairs.jsonl").read_text().count("\n")
+        after = creatives(ctx, campaign(ctx, f"held-out-{name}", PRODUCTS[2:], AUDIENCES[2:], args.variants,
+                                        args.seed + 1, ref))
+        b, a = metrics["held_out_before"], metrics["held_out_after"]
+        print(f"| {name} | {', '.join(f'{k} {v}' for k, v in changes.items()) or 'none'} | {pairs} | "
+              f"{b['preference_accuracy']:.0%} -> {a['preference_accuracy']:.0%} | {a['reward_margin']} | "
+              f"{a['kl_per_token']} | {share(before):.1f}% -> {share(after):.1f}% ({share(after) - share(before):+.1f} "
+              f"points; goal +20) | {compliant(after)} |", flush=True)
     print("synthetic results: this measures the mechanism, not marketing truth")
 
 
