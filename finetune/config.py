@@ -48,6 +48,11 @@ class TextConfig:
         _check(self)
 
 
+# TRL DPOTrainer losses built on the chosen-rejected reward difference: the ones every f-divergence applies to.
+LOSS_TYPES = ("sigmoid", "ipo", "robust", "hinge", "sigmoid_norm")
+F_DIVERGENCES = ("reverse_kl", "forward_kl", "js_divergence", "alpha_divergence")
+
+
 @dataclass
 class PreferenceConfig:
     """DPO (TRL's DPOTrainer) on chosen/rejected copy pairs, as a LoRA on the brand's text adapter or the base."""
@@ -57,6 +62,19 @@ class PreferenceConfig:
         "Weight of the chosen text's negative log-likelihood per token, added to the DPO loss (RPO: TRL's "
         "loss_type ['sigmoid', 'sft'] weighted [1, rpo_alpha]); keeps the copy well-formed while it moves toward "
         "the chosen style. 0: plain DPO.", 0.0)
+    loss_type: str = _help(
+        "TRL's DPO loss: 'sigmoid' (DPO), 'ipo' (squared, bounded: stops pushing once the margin reaches 1 / (2 beta)), "
+        "'robust' (DPO that assumes label_smoothing of the labels are flipped), 'hinge', 'sigmoid_norm' (DPO on the "
+        "log-ratios per token).",
+        "sigmoid")
+    f_divergence_type: str = _help(
+        "How the tuned model is held to the reference (TRL's f-DPO): 'reverse_kl' (DPO's own, mode-seeking), "
+        "'forward_kl', 'js_divergence' or 'alpha_divergence' (mode-covering: they cap how far one text's "
+        "probability can be pushed up).", "reverse_kl")
+    label_smoothing: float = _help(
+        "With loss_type 'robust': the assumed share of pairs whose labels are wrong, in [0, 0.5).", 0.0)
+    fields: list[str] = _help(
+        "Train only on pairs of these copy fields (e.g. [headline]); empty: every field.", None)
     rank: int = _help("LoRA rank r of a new adapter (a brand adapter being tuned keeps its own).", 8)
     alpha: int = _help("LoRA alpha of a new adapter; the update is scaled by alpha / rank.", 16)
     target_modules: list[str] = _help("Linear layers that get a LoRA when there is no brand adapter yet.", None)
@@ -78,6 +96,15 @@ class PreferenceConfig:
             raise RecipeError(f"beta: must be above 0, got {self.beta}")
         if self.rpo_alpha < 0:
             raise RecipeError(f"rpo_alpha: must be 0 or above, got {self.rpo_alpha}")
+        if self.loss_type not in LOSS_TYPES:
+            raise RecipeError(f"loss_type: {self.loss_type!r} is not valid; use {', '.join(LOSS_TYPES)}")
+        if self.f_divergence_type not in F_DIVERGENCES:
+            raise RecipeError(f"f_divergence_type: {self.f_divergence_type!r} is not valid; use {', '.join(F_DIVERGENCES)}")
+        if not 0 <= self.label_smoothing < 0.5:
+            raise RecipeError(f"label_smoothing: {self.label_smoothing} is outside [0, 0.5)")
+        if self.label_smoothing and self.loss_type != "robust":
+            raise RecipeError(f"label_smoothing: only loss_type 'robust' uses it, not {self.loss_type!r}")
+        self.fields = list(self.fields or [])
         _check(self)
 
 

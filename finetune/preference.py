@@ -110,6 +110,8 @@ def train_preference(pairs: list[dict], brand_name: str, base, adapter: Path | N
     tokenizer = AutoTokenizer.from_pretrained(base.path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if config.fields:
+        pairs = [p for p in pairs if p["field"] in config.fields]
     rows = preference_rows(pairs, tokenizer, brand_name)
     train_idx, val_idx = split(len(rows), config.validation_fraction, config.seed)
     train_rows, val_rows = [rows[i] for i in train_idx], [rows[i] for i in val_idx]
@@ -143,7 +145,8 @@ def train_preference(pairs: list[dict], brand_name: str, base, adapter: Path | N
         save_steps=config.checkpoint_every or config.steps, report_to=[], disable_tqdm=True,
         bf16=precision == "bf16", fp16=precision == "fp16",
         lr_scheduler_type="constant", warmup_steps=0, gradient_checkpointing=False,
-        loss_type=["sigmoid", "sft"] if config.rpo_alpha else ["sigmoid"],
+        loss_type=[config.loss_type, "sft"] if config.rpo_alpha else [config.loss_type],
+        f_divergence_type=config.f_divergence_type, label_smoothing=config.label_smoothing,
         loss_weights=[1.0, config.rpo_alpha] if config.rpo_alpha else None,
     )
     trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(train_rows),

@@ -376,6 +376,12 @@ def test_every_shipped_recipe_loads_and_bad_fields_are_named(tmp_path):
         load_recipe(Path(_recipe(tmp_path, TEXT_RECIPE, learning_rate=5.0)), TextConfig, "text")
     with pytest.raises(RecipeError, match="hyperparameters.rpo_alpha: must be 0 or above, got -1"):
         load_recipe(Path(_recipe(tmp_path, {**TEXT_RECIPE, "kind": "preference"}, rpo_alpha=-1)), PreferenceConfig, "preference")
+    for bad, message in [({"loss_type": "kto"}, "loss_type: 'kto' is not valid; use sigmoid, ipo"),
+                         ({"f_divergence_type": "chi2"}, "f_divergence_type: 'chi2' is not valid"),
+                         ({"label_smoothing": 0.1}, "label_smoothing: only loss_type 'robust' uses it"),
+                         ({"loss_type": "robust", "label_smoothing": 0.5}, r"label_smoothing: 0.5 is outside \[0, 0.5\)")]:
+        with pytest.raises(RecipeError, match=message):
+            PreferenceConfig(**bad)
 
 
 def test_image_buckets_captions_file_and_text_encoder_lora(tmp_path, default_models):

@@ -113,3 +113,44 @@ def test_reviews_make_pairs_within_a_cell_approved_over_rejected_and_an_edit_ove
     assert {p["field"] for p in approved} == {"headline", "primary_text"}  # the description is the same in both
     edits = [p for p in pairs if p["source"].startswith("edits:")]
     assert [(p["field"], p["chosen"], p["rejected"]) for p in edits] == [("headline", "Coffee at midnight?", STATEMENTS[0])]
+
+
+def _pairs_and_base(results_file):
+    from adgen.models import ModelRef
+    from finetune.pairs import result_pairs
+
+    adgen("results", "import", CAMPAIGN, results_file, "--platform", "meta")
+    return result_pairs(Context(Settings()), "northwind", [CAMPAIGN]), ModelRef("default", str(MODELS / "text-default"), "")
+
+
+def test_rpo_alpha_adds_the_chosen_texts_negative_log_likelihood_to_the_loss(results_file, tmp_path):
+    """At the first step the new LoRA is the reference, so plain DPO's loss is exactly log 2; RPO adds
+    rpo_alpha times the chosen texts' negative log-likelihood per token, several nats on the tiny model."""
+    from finetune.config import PreferenceConfig
+    from finetune.preference import train_preference
+
+    pairs, base = _pairs_and_base(results_file)
+    first_loss = {}
+    for rpo_alpha in (0.0, 1.0, 2.0):
+        config = PreferenceConfig(steps=1, batch_size=8, rpo_alpha=rpo_alpha, checkpoint_every=0)
+        metrics = train_preference(pairs, "northwind", base, None, config, tmp_path / str(rpo_alpha))
+        first_loss[rpo_alpha] = metrics["final_train_loss"]
+    assert first_loss[0.0] == pytest.approx(0.6931, abs=1e-3)
+    nll = first_loss[1.0] - first_loss[0.0]
+    assert nll > 1 and first_loss[2.0] - first_loss[0.0] == pytest.approx(2 * nll, rel=1e-3)
+
+
+def test_fields_keep_only_those_pairs_and_a_divergence_or_loss_other_than_dpos_trains(results_file, tmp_path):
+    from finetune.config import PreferenceConfig
+    from finetune.preference import train_preference
+
+    pairs, base = _pairs_and_base(results_file)
+    assert {p["field"] for p in pairs} == {"headline", "primary_text"}
+    config = PreferenceConfig(steps=2, batch_size=2, learning_rate=0.005, fields=["headline"],
+                              f_divergence_type="js_divergence", loss_type="robust", label_smoothing=0.1,
+                              validation_fraction=0.25, checkpoint_every=0)
+    metrics = train_preference(pairs, "northwind", base, None, config, tmp_path / "run")
+    assert metrics["train_pairs"] + metrics["held_out_pairs"] == sum(p["field"] == "headline" for p in pairs)
+    assert metrics["held_out_after"]["kl_per_token"] > 0
+    recipe = yaml.safe_load((tmp_path / "run" / "adapter" / "recipe.yaml").read_text())["hyperparameters"]
+    assert (recipe["fields"], recipe["f_divergence_type"], recipe["loss_type"]) == (["headline"], "js_divergence", "robust")
