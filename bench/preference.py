@@ -11,7 +11,7 @@ Synthetic results test the mechanism (results -> pairs -> DPO -> copy), not mark
     python bench/preference.py [--variants 8] [--try NAME=key:value,key:value ...]   # goal: the share rises >= 20 points
 
 Each --try trains one recipe: the shipped recipe with those hyperparameters changed (values are
-read as YAML, e.g. `--try lr3e-4=learning_rate:3e-4,steps:20`), from the same pairs, and is judged
+read as JSON or YAML, e.g. `--try lr3e-4=learning_rate:3e-4,steps:20`), from the same pairs, and is judged
 against the same held-out base campaign; one table row per recipe. Without --try: the shipped recipe.
 """
 
@@ -20,6 +20,7 @@ import csv
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -102,16 +103,20 @@ def adgen(*args: str) -> str:
 
 
 def recipe_try(text: str) -> tuple[str, dict]:
-    """'NAME=key:value,key:value' -> (NAME, {key: value}), each value read as YAML."""
+    """'NAME=key:value,key:value' -> (NAME, {key: value}); a value is JSON where it parses as JSON
+    (3e-4 is a number there, a string in YAML), else YAML ([headline, description] is a list)."""
     name, sep, rest = text.partition("=")
     if not sep or not name:
         raise argparse.ArgumentTypeError(f"{text!r}: give NAME=key:value,key:value")
     changes = {}
-    for item in filter(None, rest.split(",")):
+    for item in filter(None, re.split(r",(?![^\[]*\])", rest)):  # commas inside [...] belong to a list
         key, sep, value = item.partition(":")
         if not sep:
             raise argparse.ArgumentTypeError(f"{item!r} in {text!r}: give key:value")
-        changes[key.strip()] = yaml.safe_load(value)
+        try:
+            changes[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            changes[key.strip()] = yaml.safe_load(value)
     return name, changes
 
 
