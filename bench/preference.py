@@ -159,8 +159,8 @@ def main() -> None:
         ref = adgen("finetune", "text", "--brand", "northwind", "--preference", "--from-results", train,
                     "--config", str(home / f"{name}.yaml"), "--out", str(run), "--no-promote").strip().splitlines()[-1]
         metrics = json.loads((run / "adapter" / "metrics.json").read_text())
-        pairs = (run / "pairs.jsonl").read_text().count("\n")
-        after = creatives(ctx, campaign(ctx, f"held-out-{name}", PRODUCTS[2:], AUDIENCES[2:], args.variants,
+        pairs = metrics["train_pairs"] + metrics["held_out_pairs"]
+        after = creatives(ctx, campaign(ctx, "held-out-" + re.sub(r"[^a-z0-9-]", "-", name.lower()), PRODUCTS[2:], AUDIENCES[2:], args.variants,
                                         args.seed + 1, ref))
         b, a = metrics["held_out_before"], metrics["held_out_after"]
         print(f"| {name} | {', '.join(f'{k} {v}' for k, v in changes.items()) or 'none'} | {pairs} | "
