@@ -8,7 +8,7 @@ planted style's share before and after, compliance, and the held-out preference 
 
 Synthetic results test the mechanism (results -> pairs -> DPO -> copy), not marketing truth.
 
-    python bench/preference.py [--variants 8] [--try NAME=key:value,key:value ...]   # goal: the share rises >= 20 points
+    python bench/preference.py [--variants 8] [--seen-variants 8] [--try NAME=key:value,key:value ...]   # goal: the share rises >= 20 points
 
 Each --try trains one recipe: the shipped recipe with those hyperparameters changed (values are
 read as JSON or YAML, e.g. `--try lr3e-4=learning_rate:3e-4,steps:20`), from the same pairs, and is judged
@@ -122,7 +122,9 @@ def recipe_try(text: str) -> tuple[str, dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variants", type=int, default=8, help="Variants per job of the seen and held-out campaigns.")
+    parser.add_argument("--variants", type=int, default=8, help="Variants per job of the held-out campaigns.")
+    parser.add_argument("--seen-variants", type=int, default=8, help="Variants per job of the seen campaign, whose "
+                        "results make the pairs.")
     parser.add_argument("--try", dest="tries", type=recipe_try, nargs="+", default=[("shipped", {})],
                         metavar="NAME=key:value,...", help="Recipes to train and compare (default: the shipped one).")
     parser.add_argument("--seed", type=int, default=7)
@@ -132,7 +134,7 @@ def main() -> None:
     ctx = Context(Settings())
     shipped = yaml.safe_load((Path(__file__).parents[1] / "finetune" / "recipes" / "default-preference.yaml").read_text())
 
-    train = campaign(ctx, "seen", PRODUCTS[:2], AUDIENCES[:2], args.variants, args.seed, None)
+    train = campaign(ctx, "seen", PRODUCTS[:2], AUDIENCES[:2], args.seen_variants, args.seed, None)
     report = home / "meta-export.csv"
     seen = creatives(ctx, train)
     meta_export(seen, report, args.seed)
