@@ -159,7 +159,11 @@ def main() -> None:
         (home / f"{name}.yaml").write_text(yaml.safe_dump(recipe))
         run = home / "finetune" / name
         ref = adgen("finetune", "text", "--brand", "northwind", "--preference", "--from-results", train,
-                    "--config", str(home / f"{name}.yaml"), "--out", str(run), "--no-promote").strip().splitlines()[-1]
+                    "--config", str(home / f"{name}.yaml"), "--out", str(run)).strip().splitlines()[-1]
+        # Every recipe starts from the base, as the first did: the brand's first version became its
+        # @latest, which the next preference tuning would otherwise continue (the registry's index,
+        # see adgen/adapters.py). Each recipe's version is still reached by its own @vN ref.
+        ctx.storage.put("adapters/northwind/text/index.json", json.dumps({"latest": None}).encode())
         metrics = json.loads((run / "adapter" / "metrics.json").read_text())
         pairs = metrics["train_pairs"] + metrics["held_out_pairs"]
         after = creatives(ctx, campaign(ctx, "held-out-" + re.sub(r"[^a-z0-9-]", "-", name.lower()), PRODUCTS[2:], AUDIENCES[2:], args.variants,
