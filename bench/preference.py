@@ -8,7 +8,7 @@ planted style's share before and after, compliance, and the held-out preference 
 
 Synthetic results test the mechanism (results -> pairs -> DPO -> copy), not marketing truth.
 
-    python bench/preference.py [--variants 8] [--seen-variants 8] [--try NAME=key:value,key:value ...]   # goal: the share rises >= 20 points
+    python bench/preference.py [--variants 8] [--seen-variants 8] [--seen-candidates N] [--try NAME=key:value,key:value ...]   # goal: the share rises >= 20 points
 
 Each --try trains one recipe: the shipped recipe with those hyperparameters changed (values are
 read as JSON or YAML, e.g. `--try lr3e-4=learning_rate:3e-4,steps:20`), from the same pairs, and is judged
@@ -65,9 +65,11 @@ def planted(c: records.Creative) -> bool:
     return bool(c.copy.get("headline")) and c.product.lower() in c.copy["headline"][0].lower()
 
 
-def campaign(ctx: Context, name: str, products: list, audiences: list, variants: int, seed: int, adapter: str | None) -> str:
+def campaign(ctx: Context, name: str, products: list, audiences: list, variants: int, seed: int, adapter: str | None,
+             candidates: int | None = None) -> str:
     spec = {"campaign": name, "brand": BRAND, "products": products, "audiences": audiences,
             "placements": ["meta_feed"], "variants": variants, "seed": seed,
+            **({"candidates": candidates} if candidates else {}),
             "adapters": {"text": adapter} if adapter else {}}
     campaign_id = create_campaign(parse_spec(spec), ctx)
     counts = run_campaign(campaign_id, ctx)
@@ -125,6 +127,8 @@ def main() -> None:
     parser.add_argument("--variants", type=int, default=8, help="Variants per job of the held-out campaigns.")
     parser.add_argument("--seen-variants", type=int, default=8, help="Variants per job of the seen campaign, whose "
                         "results make the pairs.")
+    parser.add_argument("--seen-candidates", type=int, default=None, help="Best-of-N candidates of the seen campaign "
+                        "(default: the spec's default, as the held-out campaigns).")
     parser.add_argument("--try", dest="tries", type=recipe_try, nargs="+", default=[("shipped", {})],
                         metavar="NAME=key:value,...", help="Recipes to train and compare (default: the shipped one).")
     parser.add_argument("--seed", type=int, default=7)
@@ -134,7 +138,8 @@ def main() -> None:
     ctx = Context(Settings())
     shipped = yaml.safe_load((Path(__file__).parents[1] / "finetune" / "recipes" / "default-preference.yaml").read_text())
 
-    train = campaign(ctx, "seen", PRODUCTS[:2], AUDIENCES[:2], args.seen_variants, args.seed, None)
+    train = campaign(ctx, "seen", PRODUCTS[:2], AUDIENCES[:2], args.seen_variants, args.seed, None,
+                     args.seen_candidates)
     report = home / "meta-export.csv"
     seen = creatives(ctx, train)
     meta_export(seen, report, args.seed)
