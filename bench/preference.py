@@ -40,7 +40,14 @@ from adgen.spec import parse_spec  # noqa: E402
 
 BRAND = {"name": "Northwind Coffee", "voice": "warm, witty, never pushy", "banned_terms": ["cheap", "guarantee"],
          "colors": ["#3B2A20", "#F2E8DC", "#C8553D"]}
+# The first four are the seen campaign's, the last two held out. A 27-character meta_feed headline
+# leaves a 20-character name room for few of the default model's product-naming phrasings (", Aced"
+# nearly alone), so the two short names give the winners phrasings to differ in.
 PRODUCTS = [
+    {"name": "Drip Bags", "description": "Single-serve pour-over bags that hang on any mug.",
+     "benefits": ["no gear needed", "one cup at a time"], "url": "https://example.com/drip-bags"},
+    {"name": "Mocha Syrup", "description": "Cocoa and coffee syrup for lattes and cold drinks at home.",
+     "benefits": ["real cocoa", "no artificial flavors"], "url": "https://example.com/mocha"},
     {"name": "Cold Brew Concentrate", "description": "Smooth, low-acid cold brew concentrate that makes 16 cups per bottle.",
      "benefits": ["low acid", "ready in seconds", "16 cups per bottle"], "url": "https://example.com/cold-brew"},
     {"name": "House Espresso Beans", "description": "Dark-roast whole beans with notes of cocoa, roasted weekly.",
@@ -138,14 +145,14 @@ def main() -> None:
     ctx = Context(Settings())
     shipped = yaml.safe_load((Path(__file__).parents[1] / "finetune" / "recipes" / "default-preference.yaml").read_text())
 
-    train = campaign(ctx, "seen", PRODUCTS[:2], AUDIENCES[:2], args.seen_variants, args.seed, None,
+    train = campaign(ctx, "seen", PRODUCTS[:4], AUDIENCES[:2], args.seen_variants, args.seed, None,
                      args.seen_candidates)
     report = home / "meta-export.csv"
     seen = creatives(ctx, train)
     meta_export(seen, report, args.seed)
     adgen("results", "import", train, str(report), "--platform", "meta")
-    before = creatives(ctx, campaign(ctx, "held-out-base", PRODUCTS[2:], AUDIENCES[2:], args.variants, args.seed + 1, None))
-    expected = len(PRODUCTS[2:]) * len(AUDIENCES[2:]) * args.variants
+    before = creatives(ctx, campaign(ctx, "held-out-base", PRODUCTS[4:], AUDIENCES[2:], args.variants, args.seed + 1, None))
+    expected = len(PRODUCTS[4:]) * len(AUDIENCES[2:]) * args.variants
 
     def share(rows):
         return 100 * sum(planted(c) for c in rows) / len(rows) if rows else 0.0
@@ -171,7 +178,7 @@ def main() -> None:
         ctx.storage.put("adapters/northwind/text/index.json", json.dumps({"latest": None}).encode())
         metrics = json.loads((run / "adapter" / "metrics.json").read_text())
         pairs = metrics["train_pairs"] + metrics["held_out_pairs"]
-        after = creatives(ctx, campaign(ctx, "held-out-" + re.sub(r"[^a-z0-9-]", "-", name.lower()), PRODUCTS[2:], AUDIENCES[2:], args.variants,
+        after = creatives(ctx, campaign(ctx, "held-out-" + re.sub(r"[^a-z0-9-]", "-", name.lower()), PRODUCTS[4:], AUDIENCES[2:], args.variants,
                                         args.seed + 1, ref))
         b, a = metrics["held_out_before"], metrics["held_out_after"]
         print(f"| {name} | {', '.join(f'{k} {v}' for k, v in changes.items()) or 'none'} | {pairs} | "
