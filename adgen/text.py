@@ -160,12 +160,14 @@ def write_copy(
 
     With `candidates` N above 1, N x `variants` copies are written in the same batched calls (for
     adgen.best_of.choose to pick from); a text then only has to differ from the other texts of its own
-    copy, since choosing keeps the picked copies apart."""
+    copy, since choosing keeps the picked copies apart, unless its field is short of distinct texts
+    for the variants (_repeats_to_rewrite)."""
     count = variants * candidates
     written = {name: f for name, f in placement.fields.items() if f.written}
     slots = [(v, name, k) for v in range(count) for name, f in written.items() for k in range(f.generate)]
     accepted: dict[tuple, str] = {}
     last: dict[tuple, tuple[str, list[str]]] = {}
+    repeats: dict[tuple, str] = {}  # texts set aside to be written again (see _repeats_to_rewrite)
     fixes: list[dict] = []
     tries = dict.fromkeys(slots, 0)
     max_tokens = min(256, math.ceil(max(f.max for f in written.values()) / 2.5) + 12) if written else 0
@@ -195,10 +197,15 @@ def write_copy(
                 if tries[slot] > 1:
                     fixes.append({"variant": v, "field": name, "action": "regenerated", "tries": tries[slot],
                                   "reason": "; ".join(last[slot][1])})
+        if candidates > 1 and round_ < MAX_ROUNDS - 1:
+            still += _repeats_to_rewrite(accepted, still, last, repeats, written, variants)
         pending = still
 
     for slot in pending:  # out of budget: shorten when length was the only problem, else drop the text
         v, name, _ = slot
+        if slot in repeats:  # no other text came: the repeat stays, for best-of-N to deal as before
+            accepted[slot] = repeats[slot]
+            continue
         text, issues = last[slot]
         f = written[name]
         short = shorten(text, f.max, f.url_length) if all("limit" in i for i in issues) else None
@@ -217,6 +224,32 @@ def write_copy(
         copies.append(Copy({name: texts[name] for name in placement.fields if name in texts},
                            [x for x in fixes if x["variant"] == v]))
     return copies
+
+
+def _repeats_to_rewrite(accepted: dict[tuple, str], still: list[tuple], last: dict, repeats: dict[tuple, str],
+                        written: dict, variants: int) -> list[tuple]:
+    """With best-of-N, a field's texts need only differ within each copy, but choosing deals each
+    distinct text once. When a field would have fewer distinct texts than its variants need even if
+    every text still being rewritten came back new (a model that writes one text almost always), its
+    word-for-word repeats are set aside and written again with the next round's seed. Returns those
+    slots; `repeats` keeps each one's text, which stays if no other comes."""
+    again = []
+    for name, f in written.items():
+        seen: set[str] = set()
+        repeated = []
+        for slot in sorted(s for s in accepted if s[1] == name):
+            if accepted[slot] in seen:
+                repeated.append(slot)
+            else:
+                seen.add(accepted[slot])
+        needed = variants * f.generate
+        if len(seen) + sum(s[1] == name for s in still) < needed:
+            for slot in repeated:
+                text = accepted.pop(slot)
+                repeats.setdefault(slot, text)
+                last[slot] = (text, [f"repeats {text!r}: {len(seen)} distinct texts of the {needed} the variants need"])
+                again.append(slot)
+    return again
 
 
 def fixed_texts(placement: Placement, brand: Brand, seed: int, variant: int) -> dict[str, list[str]]:

@@ -190,3 +190,30 @@ def test_swapping_in_an_alternative_rerenders_rechecks_and_needs_a_new_approval(
     assert alternatives(ctx, row.id)[pick] == {"copy": row.copy, "scores": row.scores, "fixes": []}
     with pytest.raises(ReviewError, match="has 2 alternatives"):
         swap(ctx, row.id, 2, "ann")
+
+
+def test_a_model_that_writes_one_text_again_and_again_still_gives_every_variant_its_own(judge, default_models):
+    """With best-of-N a text need only differ within its own copy, but choosing deals each distinct
+    text once. The default model sampled nearly greedily (a model collapsed onto one text, as strong
+    preference tuning leaves it) writes the same headline for every candidate; the repeats are written
+    again in the next rounds, so every variant still gets a headline of its own."""
+    import torch
+
+    from adgen.best_of import write_best
+    from adgen.text import TextModel
+
+    model = TextModel(str(default_models["text"]), torch.device("cpu"), torch.float32)
+    complete, rounds = model.complete, []
+
+    def first_round_greedy(batch, **kw):
+        rounds.append(len(batch))
+        return complete(batch, **{**kw, "temperature": 0.01} if len(rounds) == 1 else kw)
+
+    model.complete = first_round_greedy
+    place = placement("meta_feed")
+    copies, _, _ = write_best(model, judge, brand=BRAND, product=PRODUCT, audience=PARENTS, audiences=[PARENTS, STUDENTS],
+                              placement=place, variants=4, candidates=3, seed=5)
+    headlines = [c.texts["headline"][0] for c in copies]
+    assert len(set(headlines)) == 4, headlines
+    assert len(rounds) > 1 and rounds[1] >= 3 * 4 - 1  # the first round's repeats, written again
+    assert any(f["action"] == "regenerated" and f["reason"].startswith("repeats ") for c in copies for f in c.fixes)
