@@ -198,7 +198,7 @@ def write_copy(
                     fixes.append({"variant": v, "field": name, "action": "regenerated", "tries": tries[slot],
                                   "reason": "; ".join(last[slot][1])})
         if candidates > 1 and round_ < MAX_ROUNDS - 1:
-            still += _repeats_to_rewrite(accepted, still, last, repeats, written, variants)
+            still += _repeats_to_rewrite(accepted, last, repeats, written, variants)
         pending = still
 
     for slot in pending:  # out of budget: shorten when length was the only problem, else drop the text
@@ -226,13 +226,13 @@ def write_copy(
     return copies
 
 
-def _repeats_to_rewrite(accepted: dict[tuple, str], still: list[tuple], last: dict, repeats: dict[tuple, str],
-                        written: dict, variants: int) -> list[tuple]:
+def _repeats_to_rewrite(accepted: dict[tuple, str], last: dict, repeats: dict[tuple, str], written: dict,
+                        variants: int) -> list[tuple]:
     """With best-of-N, a field's texts need only differ within each copy, but choosing deals each
-    distinct text once. When a field would have fewer distinct texts than its variants need even if
-    every text still being rewritten came back new (a model that writes one text almost always), its
-    word-for-word repeats are set aside and written again with the next round's seed. Returns those
-    slots; `repeats` keeps each one's text, which stays if no other comes."""
+    distinct text once. When a field has fewer distinct texts than its variants need for the least
+    the platform accepts (a model that writes one text almost always), its word-for-word repeats are
+    set aside and written again with the next round's seed. Returns those slots; `repeats` keeps each
+    one's text, which stays if no other comes."""
     again = []
     for name, f in written.items():
         seen: set[str] = set()
@@ -242,8 +242,8 @@ def _repeats_to_rewrite(accepted: dict[tuple, str], still: list[tuple], last: di
                 repeated.append(slot)
             else:
                 seen.add(accepted[slot])
-        needed = variants * f.generate
-        if len(seen) + sum(s[1] == name for s in still) < needed:
+        needed = variants * f.count[0]
+        if len(seen) < needed:
             for slot in repeated:
                 text = accepted.pop(slot)
                 repeats.setdefault(slot, text)
