@@ -96,21 +96,43 @@ class TextModel:
         self, batch: list[list[dict]], *, seed: int, max_new_tokens: int, temperature: float = TEMPERATURE,
         top_p: float = TOP_P,
     ) -> list[str]:
-        """One batched, seeded sampling call; returns the first line of each answer."""
+        """One batched, seeded sampling call; returns the first line of each answer.
+
+        A job asks the same prompt many times (every headline of every variant and candidate), so each
+        distinct prompt is read once: its key/value cache is computed for the distinct prompts only and
+        then repeated to the rows that share it, and sampling starts from there."""
         prompts = [self._prompt(m) for m in batch]
+        distinct = list(dict.fromkeys(prompts))
         enc = self.tokenizer(
-            prompts, return_tensors="pt", padding=True, add_special_tokens=not self.tokenizer.chat_template
+            distinct, return_tensors="pt", padding=True, add_special_tokens=not self.tokenizer.chat_template
         ).to(self.device)
+        rows = torch.tensor([distinct.index(p) for p in prompts], device=self.device)
+        ids, mask = enc["input_ids"], enc["attention_mask"]
         torch.manual_seed(seed)
         start = time.perf_counter()
         bare = self.active is None and self.adapters
         with self.model.disable_adapter() if bare else nullcontext():
+            cache = self._prefill(ids, mask, rows) if len(distinct) < len(prompts) and ids.shape[1] > 1 else None
             out = self.model.generate(
-                **enc, do_sample=True, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                input_ids=ids[rows], attention_mask=mask[rows], cache=cache, do_sample=True,
+                temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
                 pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.stops,
             )
         self.model_seconds += time.perf_counter() - start
-        return [_first_line(a) for a in self.answers(out[:, enc["input_ids"].shape[1] :])]
+        return [_first_line(a) for a in self.answers(out[:, ids.shape[1] :])]
+
+    def _prefill(self, ids: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor):
+        """The cache of every distinct prompt but its last token, repeated to the rows asking it;
+        `generate` reads the last token itself and samples on from the cache. Positions count from
+        each prompt's first real token, as `generate` counts them under left padding."""
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=self.model.config)
+        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        self.model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1],
+                   cache=cache, use_cache=True, logits_to_keep=1)
+        cache.reorder_cache(rows)
+        return cache
 
     def answers(self, generated: torch.Tensor) -> list[str]:
         """Each row of generated ids decoded up to its first stop token: nothing a model writes after
@@ -154,16 +176,17 @@ class Copy:
 
 def write_copy(
     model: TextModel, *, brand: Brand, product: Product, audience: Audience, placement: Placement,
-    variants: int, seed: int, candidates: int = 1,
+    variants: int, seed: int, candidates: int = 1, only: set[str] | None = None,
 ) -> list[Copy]:
-    """All copy for one job: `variants` creatives, each with every field its placement needs.
+    """All copy for one job: `variants` creatives, each with every field its placement needs (or
+    only the fields named in `only`).
 
     With `candidates` N above 1, N x `variants` copies are written in the same batched calls (for
     adgen.best_of.choose to pick from); a text then only has to differ from the other texts of its own
     copy, since choosing keeps the picked copies apart, unless its field is short of distinct texts
     for the variants (_repeats_to_rewrite)."""
     count = variants * candidates
-    written = {name: f for name, f in placement.fields.items() if f.written}
+    written = {name: f for name, f in placement.fields.items() if f.written and (only is None or name in only)}
     slots = [(v, name, k) for v in range(count) for name, f in written.items() for k in range(f.generate)]
     accepted: dict[tuple, str] = {}
     last: dict[tuple, tuple[str, list[str]]] = {}

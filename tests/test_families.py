@@ -87,6 +87,37 @@ def test_text_family_prompts_in_its_own_template_and_stops_at_its_end_of_turn(fa
     alone = model.complete(MESSAGES[:1], seed=3, max_new_tokens=8, temperature=1e-4)
     batched = model.complete(MESSAGES, seed=3, max_new_tokens=8, temperature=1e-4)
     assert batched[0] == alone[0] and len(batched) == 2
+    # A prompt asked by several rows is read once and its cache shared by them: each row still gives
+    # what the prompt gives read on its own row.
+    shared = model.complete([MESSAGES[0], MESSAGES[1], MESSAGES[0], MESSAGES[1], MESSAGES[0]], seed=3,
+                            max_new_tokens=8, temperature=1e-4)
+    assert shared == [batched[0], batched[1], batched[0], batched[1], batched[0]]
+
+
+def test_a_prompt_many_rows_ask_is_read_once_and_sampled_as_generate_samples_every_row(default_models):
+    """A job asks each field's prompt once per text, variant and candidate: the prompt is read once
+    and its cache repeated to those rows, and the sampled answers are exactly what transformers'
+    generate samples reading every row's prompt itself (same seed)."""
+    from adgen.platforms import placement
+    from adgen.prompts import copy_messages
+    from adgen.spec import parse_spec
+    from adgen.text import TextModel, _first_line
+
+    model = TextModel(str(default_models["text"]), CPU, torch.float32)
+    spec = parse_spec(yaml.safe_load(EXAMPLE.read_text()), base_dir=REPO)
+    rsa = placement("google_rsa")
+    fields = [f for f in rsa.fields.values() if f.written]
+    batch = [copy_messages(spec.brand, spec.products[0], spec.audiences[0], rsa, f) for f in fields for _ in range(4)]
+    prompts = [model._prompt(m) for m in batch]
+    assert 1 < len(set(prompts)) < len(batch) and len({len(p) for p in prompts}) > 1  # left padding at play
+
+    enc = model.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    torch.manual_seed(5)
+    out = model.model.generate(**enc, do_sample=True, temperature=0.6, top_p=0.9, max_new_tokens=24,
+                               pad_token_id=model.tokenizer.pad_token_id, eos_token_id=model.stops)
+    every_row = [_first_line(a) for a in model.answers(out[:, enc["input_ids"].shape[1]:])]
+    assert model.complete(batch, seed=5, max_new_tokens=24) == every_row
+    assert len(set(every_row)) > len(set(prompts))  # sampled, not one answer per prompt
 
 
 @pytest.mark.parametrize("family", TEXT_FAMILIES)
