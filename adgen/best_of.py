@@ -33,6 +33,9 @@ TEXT_WEIGHTS = {"audience": 0.8, "product": 0.05, "role": 0.1, "length": 0.05}
 # for better aimed ones left over (at most RETARGET_SWAPS swaps, each the best of the RETARGET_TRIES
 # most valuable texts left per field).
 AIM_MARGIN, RETARGET_SWAPS, RETARGET_TRIES = 0.05, 3, 4
+# A field whose candidates hold fewer distinct texts reading as its role than the variants need is
+# written again, that field alone, at most this many more times (so no variant is dealt a role leak).
+TOP_UP_ROUNDS = 2
 
 
 def aim(embed, audiences: list[Audience]) -> dict[str, str]:
@@ -160,20 +163,40 @@ def _retarget(judge: Judge, copies: list[dict], fields: dict[str, TextField], po
             margins[i], wholes[i] = tried[j], vectors[j]
 
 
+def short_fields(judge: Judge, candidates: list[dict[str, list[str]]], variants: int, placement: Placement) -> set[str]:
+    """The written fields whose candidate texts hold fewer texts reading as their own role
+    (adgen.score.role_classifier), none nearly repeating another, than `variants` copies need."""
+    short = set()
+    for name, f in placement.fields.items():
+        if not f.written:
+            continue
+        texts = list(dict.fromkeys(t for c in candidates for t in c.get(name, [])))
+        own = ROLE_GROUPS[f.style]
+        kept: list[str] = []
+        for t, p in zip(texts, role_classifier(judge).probabilities(texts), strict=True):
+            if max(p, key=p.get) == own and not any(near_duplicate(t, k) for k in kept):
+                kept.append(t)
+        if len(kept) < variants * f.generate:
+            short.add(name)
+    return short
+
+
 def choose(judge: Judge, candidates: list[dict[str, list[str]]], k: int, *, brand: Brand, product: Product,
-           audience: Audience, audiences: list[Audience], placement: Placement) -> tuple[list[dict], list[dict]]:
+           audience: Audience, audiences: list[Audience], placement: Placement,
+           slots: int | None = None) -> tuple[list[dict], list[dict]]:
     """Best-of-N by text: the candidate copies' texts are pooled per field and dealt out again, field
     by field, round-robin over the copies, each time the text of highest value (see _text_values)
     minus MMR_DIVERSITY times its similarity to the texts of that field already dealt. A text that
     reads as another role, or nearly repeats a text already dealt (cosine above 0.9 or almost the
     same words), is taken only when nothing else is left. Then each variant whose whole copy is not
     clearly nearer its own persona swaps texts for better aimed ones left in the pools (_retarget).
-    The first `k` copies are the variants; the rest, made from what is left, are the alternatives.
+    The first `k` copies are the variants; the rest, made from what is left, are the alternatives
+    (`slots` copies in all, by default one per candidate).
 
     Returns (all copies' written texts, the field -> candidate index each text came from)."""
     product_vec = judge.embed([product_text(product)])[0]
     personas = without(judge.embed([audience.persona, *other_personas(judge, audience, audiences)]), product_vec)
-    copies: list[dict[str, list[str]]] = [{} for _ in candidates]
+    copies: list[dict[str, list[str]]] = [{} for _ in range(slots or len(candidates))]
     source: dict[tuple[str, str], int] = {}
     fields = {name: f for name, f in placement.fields.items() if f.written}
     pools: dict[str, list[str]] = {name: [] for name in fields}
@@ -208,12 +231,18 @@ def write_best(model, judge: Judge, *, brand: Brand, product: Product, audience:
     fixes and scores)."""
     from adgen.text import Copy, fixed_texts, write_copy
 
-    written = write_copy(model, brand=brand, product=product, audience=writes_for or audience, placement=placement,
-                         variants=variants, seed=seed, candidates=candidates)
+    job = {"brand": brand, "product": product, "audience": writes_for or audience, "placement": placement}
+    written = write_copy(model, **job, variants=variants, seed=seed, candidates=candidates)
     cell = {"brand": brand, "product": product, "audience": audience, "audiences": audiences, "placement": placement}
     if candidates == 1:
         return written, score_cell(judge, [c.texts for c in written], **cell), []
-    dealt, source = choose(judge, [c.texts for c in written], variants, **cell)
+    slots = len(written)
+    for round_ in range(1, TOP_UP_ROUNDS + 1):
+        if not (short := short_fields(judge, [c.texts for c in written], variants, placement)):
+            break
+        written += write_copy(model, **job, variants=variants, seed=seed + 7919 * round_, candidates=candidates,
+                              only=short)
+    dealt, source = choose(judge, [c.texts for c in written], variants, **cell, slots=slots)
     made = []
     for v, texts in enumerate(dealt):
         fixes = [{**fix, "variant": v, "candidate": source[(name, t)]}

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from adgen import records
-from adgen.best_of import aim
+from adgen.best_of import aim, short_fields
 from adgen.platforms import placement
 from adgen.score import Judge, JudgeError, load_judge, score_cell
 from adgen.spec import Audience, Brand, Product
@@ -61,6 +61,19 @@ def test_near_duplicate_variants_and_role_leaks_are_flagged(judge):
     assert scores[0]["components"]["distinct"] == 0 and scores[2]["near_duplicate_of"] == []
     assert scores[2]["components"]["distinct"] > 0
     assert scores[2]["role_leaks"] == ["headline: 'Start-Here' reads like a path"]
+
+
+def test_a_field_short_of_texts_that_read_as_its_role_is_written_again(judge):
+    """Best-of-N deals a text reading as another role only when nothing else is left, so a field
+    whose candidates hold too few texts reading as its role (none nearly repeating another) is
+    written again before choosing."""
+    meta = placement("meta_feed")
+    pathlike = [{**PARENT_COPY, "headline": ["Start-Here"]}, {**STUDENT_COPY, "headline": ["Our-Story"]}]
+    assert short_fields(judge, pathlike, 1, meta) == {"headline"}
+    assert short_fields(judge, [PARENT_COPY, STUDENT_COPY], 2, meta) == set()
+    assert short_fields(judge, [PARENT_COPY, STUDENT_COPY], 3, meta) == {"primary_text", "headline", "description"}
+    twins = [PARENT_COPY, {**STUDENT_COPY, "headline": ["Less Fuss, More Family Time!"]}]
+    assert short_fields(judge, twins, 2, meta) == {"headline"}
 
 
 def test_the_default_model_is_aimed_at_the_nearest_corpus_angle(judge):
