@@ -32,7 +32,7 @@ TEXT_WEIGHTS = {"audience": 0.8, "product": 0.05, "role": 0.1, "length": 0.05}
 # A variant whose whole copy is less than this nearer its own persona than the others' swaps texts
 # for better aimed ones left over (at most RETARGET_SWAPS swaps, each the best of the RETARGET_TRIES
 # most valuable texts left per field).
-AIM_MARGIN, RETARGET_SWAPS, RETARGET_TRIES = 0.05, 3, 4
+AIM_MARGIN, RETARGET_SWAPS, RETARGET_TRIES = 0.05, 3, 2
 # A field whose candidates hold fewer distinct texts reading as its role than the variants need is
 # written again, that field alone, at most this many more times (so no variant is dealt a role leak).
 TOP_UP_ROUNDS = 2
@@ -126,7 +126,9 @@ def _retarget(judge: Judge, copies: list[dict], fields: dict[str, TextField], po
     """Audience fit is judged on a creative's whole copy, not text by text: a variant whose whole copy
     is less than AIM_MARGIN nearer its own persona than the others' takes, up to RETARGET_SWAPS
     times, the one swap of a text for one left in its field's pool (reading as its role, repeating no
-    text dealt) that raises that margin most, unless it makes the copy a near-duplicate of a sibling."""
+    text dealt) that raises that margin most, unless it makes the copy a near-duplicate of a sibling.
+    A variant whose whole copy nearly repeats an earlier sibling's (cosine above 0.9) takes the best
+    such swap that sets it apart, even one that does not raise its margin."""
     def judged(texts: list[dict]) -> tuple[np.ndarray, np.ndarray]:
         vectors = judge.embed([written_text(t, placement) for t in texts])
         return _margins(vectors, product_vec, personas), vectors
@@ -134,7 +136,8 @@ def _retarget(judge: Judge, copies: list[dict], fields: dict[str, TextField], po
     margins, wholes = judged(copies)
     for i, copy in enumerate(copies):
         for _ in range(RETARGET_SWAPS):
-            if margins[i] >= AIM_MARGIN:
+            twin = i > 0 and float((wholes[:i] @ wholes[i]).max()) > NEAR_DUPLICATE
+            if margins[i] >= AIM_MARGIN and not twin:
                 break
             tries = []
             for name, f in fields.items():
@@ -154,7 +157,7 @@ def _retarget(judge: Judge, copies: list[dict], fields: dict[str, TextField], po
             siblings = np.delete(wholes, i, axis=0)
             apart = (vectors @ siblings.T).max(axis=1, initial=-1.0) <= NEAR_DUPLICATE
             j = max(np.flatnonzero(apart), key=lambda j: tried[j], default=None)
-            if j is None or tried[j] <= margins[i]:
+            if j is None or (tried[j] <= margins[i] and not twin):
                 break
             name, worst, t, changed = tries[j]
             pools[name][pools[name].index(t)] = worst
@@ -165,16 +168,19 @@ def _retarget(judge: Judge, copies: list[dict], fields: dict[str, TextField], po
 
 def short_fields(judge: Judge, candidates: list[dict[str, list[str]]], variants: int, placement: Placement) -> set[str]:
     """The written fields whose candidate texts hold fewer texts reading as their own role
-    (adgen.score.role_classifier), none nearly repeating another, than `variants` copies need."""
+    (adgen.score.role_classifier), none nearly repeating another (as choosing judges it: cosine
+    above 0.9 or almost the same words), than `variants` copies need."""
     short = set()
     for name, f in placement.fields.items():
         if not f.written:
             continue
         texts = list(dict.fromkeys(t for c in candidates for t in c.get(name, [])))
         own = ROLE_GROUPS[f.style]
+        vectors = dict(zip(texts, judge.embed(texts), strict=True))
         kept: list[str] = []
         for t, p in zip(texts, role_classifier(judge).probabilities(texts), strict=True):
-            if max(p, key=p.get) == own and not any(near_duplicate(t, k) for k in kept):
+            if max(p, key=p.get) == own and not any(
+                    near_duplicate(t, k) or float(vectors[t] @ vectors[k]) > NEAR_DUPLICATE for k in kept):
                 kept.append(t)
         if len(kept) < variants * f.generate:
             short.add(name)
