@@ -127,8 +127,9 @@ def _retarget(judge: Judge, copies: list[dict], fields: dict[str, TextField], po
     is less than AIM_MARGIN nearer its own persona than the others' takes, up to RETARGET_SWAPS
     times, the one swap of a text for one left in its field's pool (reading as its role, repeating no
     text dealt) that raises that margin most, unless it makes the copy a near-duplicate of a sibling.
-    A variant whose whole copy nearly repeats an earlier sibling's (cosine above 0.9) takes the best
-    such swap that sets it apart, even one that does not raise its margin."""
+    A variant whose whole copy nearly repeats an earlier sibling's (cosine above 0.9) swaps its text
+    most like that sibling's instead: the best such swap that sets it apart, even one that does not
+    raise its margin, or else the one that moves it furthest from its siblings, and tries again."""
     def judged(texts: list[dict]) -> tuple[np.ndarray, np.ndarray]:
         vectors = judge.embed([written_text(t, placement) for t in texts])
         return _margins(vectors, product_vec, personas), vectors
@@ -139,11 +140,16 @@ def _retarget(judge: Judge, copies: list[dict], fields: dict[str, TextField], po
             twin = i > 0 and float((wholes[:i] @ wholes[i]).max()) > NEAR_DUPLICATE
             if margins[i] >= AIM_MARGIN and not twin:
                 break
+            sibling = copies[int(np.argmax(wholes[:i] @ wholes[i]))] if twin else None
             tries = []
             for name, f in fields.items():
                 if not copy.get(name):
                     continue
-                worst = min(copy[name], key=lambda t: values[name][t][1])
+                if sibling and sibling.get(name):  # the text most like the sibling's goes
+                    worst = max(copy[name], key=lambda t: max(float(values[name][t][2] @ values[name][s][2])
+                                                               for s in sibling[name]))
+                else:
+                    worst = min(copy[name], key=lambda t: values[name][t][1])
                 rest = [d for d in dealt[name] if d != worst]
                 fits = [t for t in pools[name] if values[name][t][0] and _fresh(t, values[name], rest)[0]]
                 for t in sorted(fits, key=lambda t: -values[name][t][1])[:RETARGET_TRIES]:
@@ -155,9 +161,14 @@ def _retarget(judge: Judge, copies: list[dict], fields: dict[str, TextField], po
                 break
             tried, vectors = judged([c for *_, c in tries])
             siblings = np.delete(wholes, i, axis=0)
-            apart = (vectors @ siblings.T).max(axis=1, initial=-1.0) <= NEAR_DUPLICATE
+            closest = (vectors @ siblings.T).max(axis=1, initial=-1.0)
+            apart = closest <= NEAR_DUPLICATE
             j = max(np.flatnonzero(apart), key=lambda j: tried[j], default=None)
-            if j is None or (tried[j] <= margins[i] and not twin):
+            if twin and j is None:  # no one swap sets it apart: take the one that moves it furthest away
+                j = int(np.argmin(closest))
+                if closest[j] >= float((siblings @ wholes[i]).max()):
+                    break
+            elif j is None or (tried[j] <= margins[i] and not twin):
                 break
             name, worst, t, changed = tries[j]
             pools[name][pools[name].index(t)] = worst
