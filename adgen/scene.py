@@ -315,6 +315,9 @@ def extend_scene(
     ImageDraw.Draw(feather).rectangle((half, half, inner_w - 1 - half, inner_h - 1 - half), fill=255)
     # A blur of a sixth of the seam reaches full strength within the seam's other half.
     keep = np.array(feather.filter(ImageFilter.GaussianBlur(max(0.5, edge / 6))))
+    # Beyond the seam the original is kept exactly, whatever the blur's tail left there (on a thin
+    # strip it fell a level short of full strength, so the new margin showed through by one level).
+    keep[edge : inner_h - edge, edge : inner_w - edge] = 255
     if inner.x == 0:
         keep[:, : 2 * edge] = 255
     if inner.y == 0:
