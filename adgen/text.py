@@ -102,11 +102,12 @@ class TextModel:
         distinct prompt is read once: its key/value cache is computed for the distinct prompts only and
         then repeated to the rows that share it, and sampling starts from there."""
         prompts = [self._prompt(m) for m in batch]
-        distinct = list(dict.fromkeys(prompts))
+        row_of = {p: i for i, p in enumerate(dict.fromkeys(prompts))}  # each distinct prompt's row
+        distinct = list(row_of)
         enc = self.tokenizer(
             distinct, return_tensors="pt", padding=True, add_special_tokens=not self.tokenizer.chat_template
         ).to(self.device)
-        rows = torch.tensor([distinct.index(p) for p in prompts], device=self.device)
+        rows = torch.tensor([row_of[p] for p in prompts], device=self.device)
         ids, mask = enc["input_ids"], enc["attention_mask"]
         torch.manual_seed(seed)
         start = time.perf_counter()
